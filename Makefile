@@ -1,0 +1,80 @@
+# posehybrid: the two commands are `make train stage=joint` and `make test`.
+# Every target sets up .venv first (once; re-done only when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# GPU/cluster users override this (e.g. TORCH_SPEC="torch==2.13.0 --index-url ..."); the default
+# resolves to the local CPU wheel here and never pulls CUDA wheels.
+TORCH_SPEC ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+stage  ?= joint
+ARGS   ?=
+
+export WANDB_MODE ?= offline
+export WANDB_SILENT ?= true
+export HYDRA_FULL_ERROR ?= 0
+
+.PHONY: install train test lint format bench eval predict score export sweep compare ablation data clean help
+
+help:
+	@echo "make train stage=joint|spatial|part_detector [ARGS='data=... model=...']"
+	@echo "make test | lint | format | bench | eval ckpt=PATH | predict ckpt=PATH input=PATH"
+	@echo "make score pred=FILE ARGS='data=lsp data.root=...' | export ckpt=PATH | sweep | compare | ablation"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	@# Pin torch to what was just installed so no dependency can replace it with a CUDA build.
+	$(PY) -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/constraints.txt
+	$(PY) -m pip install --quiet -c $(VENV)/constraints.txt -e '.[dev,onnx]'
+	@touch $(STAMP)
+
+train: $(STAMP)
+	$(PY) -m posehybrid.train stage=$(stage) $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) tools/check_notebooks.py
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+data: $(STAMP)
+	$(PY) -m posehybrid.data $(ARGS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run $(ARGS)
+
+eval: $(STAMP)
+	$(PY) -m posehybrid.eval ckpt=$(ckpt) $(ARGS)
+
+predict: $(STAMP)
+	$(PY) -m posehybrid.predict ckpt=$(ckpt) input=$(input) $(ARGS)
+
+score: $(STAMP)
+	$(PY) -m posehybrid.score pred=$(pred) $(ARGS)
+
+export: $(STAMP)
+	$(PY) -m posehybrid.export ckpt=$(ckpt) $(ARGS)
+
+sweep: $(STAMP)
+	$(PY) -m posehybrid.train -m experiment=sweep_spatial $(ARGS)
+
+compare: $(STAMP)
+	$(PY) -m posehybrid.compare $(ARGS)
+
+ablation: $(STAMP)
+	$(PY) -m posehybrid.train stage=joint ablation.control=true $(ARGS)
+
+clean:
+	rm -rf outputs multirun .pytest_cache
