@@ -1,0 +1,151 @@
+"""What the three stage modules share: decoding to original pixels, one PCK per split, and the
+checkpoint block that lets any later stage or tool rebuild the models safely."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from posehybrid.data.heatmaps import HeatmapCodec
+from posehybrid.data.skeleton import JointSet, get_joint_set
+from posehybrid.metrics.pck import PCK
+
+
+def to_original(coords: torch.Tensor, inv_affine: torch.Tensor) -> torch.Tensor:
+    """Map (B, J, 2) input-pixel coordinates to original image pixels with (B, 2, 3) affines."""
+    return coords @ inv_affine[:, :, :2].transpose(1, 2) + inv_affine[:, None, :, 2]
+
+
+def build_part_detector(model_cfg: dict[str, Any]) -> nn.Module:
+    return instantiate(model_cfg["part_detector"])
+
+
+class PoseModule(pl.LightningModule):
+    """Base LightningModule. Subclasses set ``stage_name`` and implement ``heatmaps`` and
+    ``loss``.
+
+    Args:
+        joint_set: joint-set name (``"lsp"``, ``"flic"``), stored in checkpoints.
+        model_cfg: the resolved ``model`` config as plain containers (never DictConfig, so the
+            checkpoint loads with ``weights_only=True``).
+        optimizer / scheduler: Hydra ``_partial_`` callables, or None when built for inference.
+        pck_thresholds: the PCK curve's α values.
+    """
+
+    stage_name: str = "base"
+
+    def __init__(
+        self,
+        joint_set: str,
+        model_cfg: dict[str, Any],
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        pck_thresholds: list[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.joint_set: JointSet = get_joint_set(joint_set)
+        self.model_cfg = model_cfg
+        self.codec = HeatmapCodec(
+            input_size=tuple(model_cfg["input_size"]),
+            heatmap_size=tuple(model_cfg["heatmap_size"]),
+            sigma=float(model_cfg["sigma"]),
+        )
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        kwargs = {} if pck_thresholds is None else {"thresholds": pck_thresholds}
+        self.val_pck = PCK(self.joint_set, **kwargs)
+        self.test_pck = PCK(self.joint_set, **kwargs)
+        self.test_summary: dict[str, Any] | None = None
+        self.test_curve: dict[str, Any] | None = None
+
+    # --- what subclasses provide -------------------------------------------------------------
+    def heatmaps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B,3,H,W) -> {"detector": (B,J,h,w), optionally "spatial": (B,J,h,w) log-space}."""
+        raise NotImplementedError
+
+    def init_kwargs(self) -> dict[str, Any]:
+        """Plain kwargs that rebuild this module for inference (stored in checkpoints)."""
+        return {"joint_set": self.joint_set.name, "model_cfg": self.model_cfg}
+
+    # --- shared behaviour --------------------------------------------------------------------
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.heatmaps(image)
+
+    def decode(self, maps: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Heat-maps -> (coords (B,J,2) in input px, scores (B,J))."""
+        return self.codec.decode(maps["detector"])
+
+    def predict_keypoints(
+        self, image: torch.Tensor, inv_affine: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,3,H,W) images + (B,2,3) inverse affines -> keypoints (B,J,2) in original px, scores."""
+        coords, scores = self.decode(self.heatmaps(image))
+        return to_original(coords, inv_affine), scores
+
+    def loss(self, maps: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The stage's training loss on the output of :meth:`heatmaps`."""
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self.heatmaps(batch["image"]), batch)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        return loss
+
+    def _eval_step(self, batch: dict[str, torch.Tensor], metric: PCK) -> dict[str, torch.Tensor]:
+        maps = self.heatmaps(batch["image"])
+        coords, _ = self.decode(maps)
+        metric.update(
+            to_original(coords, batch["inv_affine"]), batch["keypoints_orig"], batch["annotated"]
+        )
+        return maps
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        maps = self._eval_step(batch, self.val_pck)
+        self.log("val/loss", self.loss(maps, batch), on_epoch=True, on_step=False)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.test_pck)
+
+    def _log_summary(self, prefix: str, summary: dict[str, Any]) -> None:
+        flat = {f"{prefix}/pck@0.1": summary["pck@0.1"], f"{prefix}/pck@0.2": summary["pck@0.2"]}
+        for part, value in summary["parts@0.2"].items():
+            flat[f"{prefix}/parts@0.2/{part}"] = value
+        self.log_dict(flat, prog_bar=False, sync_dist=False)
+        self.log(f"{prefix}/pck@0.2", summary["pck@0.2"], prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_summary("val", self.val_pck.summary())
+        self.val_pck.reset()
+
+    def on_test_epoch_end(self) -> None:
+        self.test_summary = self.test_pck.summary()
+        self.test_curve = self.test_pck.curve()
+        self._log_summary("test", self.test_summary)
+        self.test_pck.reset()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["posehybrid"] = {
+            "stage": self.stage_name,
+            "joint_set": self.joint_set.name,
+            "init_kwargs": self.init_kwargs(),
+        }
+
+    def _configure(self, params: Any) -> Any:
+        if self.optimizer_factory is None:
+            raise RuntimeError(f"{type(self).__name__} was built without an optimizer")
+        optimizer = self.optimizer_factory(params=params)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }
+
+    def configure_optimizers(self) -> Any:
+        return self._configure([p for p in self.parameters() if p.requires_grad])

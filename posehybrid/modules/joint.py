@@ -1,0 +1,41 @@
+"""Stage 3: detector and spatial model fine-tuned end to end (same loss as the spatial stage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from posehybrid.modules.spatial import SpatialModule
+from posehybrid.utils.checkpoint import expect_checkpoint
+
+
+class JointModule(SpatialModule):
+    """Both parts train, with separate learning rates (``detector_lr``, ``spatial_lr``).
+
+    Args:
+        init: ``{"spatial": PATH, "part_detector": PATH|None}``: the stage-2 checkpoint holds
+            both models; an explicit part-detector checkpoint replaces the detector's weights.
+    """
+
+    stage_name = "joint"
+    train_detector = True
+
+    def __init__(
+        self, *args: Any, detector_lr: float = 2e-4, spatial_lr: float = 1e-3, **kwargs: Any
+    ) -> None:
+        self.detector_lr = detector_lr
+        self.spatial_lr = spatial_lr
+        super().__init__(*args, **kwargs)
+
+    def _load_init(self, init: dict[str, str | None]) -> None:
+        if init.get("spatial"):
+            ckpt, _ = expect_checkpoint(init["spatial"], ("spatial", "joint"), self.joint_set.name)
+            self.load_state_dict(ckpt["state_dict"])
+        super()._load_init({"part_detector": init.get("part_detector")})
+
+    def configure_optimizers(self) -> Any:
+        return self._configure(
+            [
+                {"params": self.detector.parameters(), "lr": self.detector_lr},
+                {"params": self.spatial.parameters(), "lr": self.spatial_lr},
+            ]
+        )

@@ -1,0 +1,125 @@
+"""Stage 2: the spatial model trained on top of the frozen part detector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+
+from posehybrid.models.graph import build_edges
+from posehybrid.models.priors import init_kernels
+from posehybrid.modules.base import PoseModule, build_part_detector
+from posehybrid.modules.losses import spatial_cross_entropy
+from posehybrid.utils.checkpoint import expect_checkpoint
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class SpatialModule(PoseModule):
+    """Detector (``self.detector``) + :class:`SpatialModel` (``self.spatial``).
+
+    The detector is frozen and kept in eval mode; only the spatial model trains.
+
+    Args:
+        init: ``{"part_detector": PATH}``: the stage-1 checkpoint to start from.
+        loss: ``(logits, target, weight) -> loss`` (default: spatial cross-entropy).
+        decode: ``{"method": "argmax"|"soft_argmax", "refine_with_detector": bool}``.
+        edges: the (A, v) edge list; by default built from ``model_cfg["spatial_graph"]``.
+    """
+
+    stage_name = "spatial"
+    train_detector = False
+
+    def __init__(
+        self,
+        *args: Any,
+        init: dict[str, str | None] | None = None,
+        loss: LossFn | None = None,
+        decode: dict[str, Any] | None = None,
+        edges: list[tuple[int, int]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        graph = dict(self.model_cfg.get("spatial_graph") or {})
+        self.graph_cfg = graph
+        if edges is None:
+            edges = build_edges(
+                self.joint_set.num_joints,
+                self.joint_set.link_indices,
+                mode=graph.get("mode", "tree"),
+                explicit=graph.get("explicit"),
+                self_edges=graph.get("self_edges", True),
+            )
+        self.edges = [(int(a), int(v)) for a, v in edges]
+        self.detector = build_part_detector(self.model_cfg)
+        self.spatial = instantiate(
+            self.model_cfg["spatial"], edges=self.edges, heatmap_size=self.model_cfg["heatmap_size"]
+        )
+        self.loss_fn: LossFn = loss or spatial_cross_entropy
+        self.decode_cfg = {"method": "argmax", "refine_with_detector": True, **(decode or {})}
+        self._load_init(init or {})
+        self._set_detector_trainable(self.train_detector)
+
+    def _load_init(self, init: dict[str, str | None]) -> None:
+        if init.get("part_detector"):
+            ckpt, _ = expect_checkpoint(
+                init["part_detector"], ("part_detector",), self.joint_set.name
+            )
+            self.load_state_dict(
+                {k: v for k, v in ckpt["state_dict"].items() if k.startswith("detector.")},
+                strict=False,
+            )
+
+    def _set_detector_trainable(self, trainable: bool) -> None:
+        for p in self.detector.parameters():
+            p.requires_grad_(trainable)
+
+    def init_kwargs(self) -> dict[str, Any]:
+        return {**super().init_kwargs(), "edges": self.edges, "decode": self.decode_cfg}
+
+    # --- priors ------------------------------------------------------------------------------
+    def init_priors(self, keypoints: np.ndarray, valid: np.ndarray) -> None:
+        """Initialise the kernels from training keypoints (N, J, 2) in *input* px.
+
+        Neighbour pairs get displacement histograms at heat-map resolution, self edges a
+        delta, other pairs flat (design §4); ``spatial_graph.histogram_pairs`` picks which
+        pairs get histograms (neighbours | all | none) for the ablation.
+        """
+        uv = self.codec.to_heatmap(np.asarray(keypoints, dtype=np.float32))
+        kernels = init_kernels(
+            edges=self.edges,
+            keypoints=uv,
+            valid=np.asarray(valid, dtype=bool),
+            kernel_size=self.spatial.kernel_size,
+            histogram_pairs=self.graph_cfg.get("histogram_pairs", "neighbours"),
+            links=self.joint_set.link_indices,
+            blur_sigma=float(self.graph_cfg.get("blur_sigma", 1.0)),
+            floor=float(self.graph_cfg.get("floor", 1e-3)),
+        )
+        self.spatial.init_kernels(torch.as_tensor(kernels, dtype=torch.float32))
+
+    # --- forward / loss / decode -------------------------------------------------------------
+    def heatmaps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.train_detector:
+            e = self.detector(image)
+        else:
+            with torch.no_grad():
+                e = self.detector(image)
+        return {"detector": e, "spatial": self.spatial(e)}
+
+    def loss(self, maps: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.loss_fn(maps["spatial"], batch["heatmaps"], batch["target_weight"])
+
+    def decode(self, maps: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        refine = maps["detector"] if self.decode_cfg["refine_with_detector"] else None
+        return self.codec.decode(
+            maps["spatial"], refine_with=refine, method=self.decode_cfg["method"]
+        )
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning puts the whole module in train mode; a frozen detector stays in eval mode.
+        if not self.train_detector:
+            self.detector.eval()
