@@ -54,7 +54,10 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
 
 def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.LightningModule:
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    module = instantiate(cfg.stage.module, joint_set=cfg.data.joint_set, model_cfg=model_cfg)
+    # Partial first: the model config carries its own _target_s, which the module instantiates
+    # itself; Hydra must not instantiate them recursively as module kwargs.
+    factory = instantiate(cfg.stage.module, _partial_=True)
+    module = factory(joint_set=cfg.data.joint_set, model_cfg=model_cfg)
     if cfg.stage.name == "spatial":
         # Priors come from the training keypoints after the inputs' geometric normalisation.
         module.init_priors(*datamodule.train_keypoints())
@@ -72,12 +75,12 @@ def resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
 
 def run_stage(cfg: DictConfig) -> dict[str, Any]:
     """Train and test one stage; returns the metrics written to ``metrics.json``."""
-    started = time.time()
     output_dir = Path(cfg.paths.output_dir)
     check_output_dir(output_dir)
     set_threads(cfg.get("threads"))
     pl.seed_everything(cfg.seed, workers=True)
     resolve_upstream(cfg)
+    started = time.time()  # after upstream: a stage's minutes are its own
 
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()

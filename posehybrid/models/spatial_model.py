@@ -66,30 +66,63 @@ def fft_sizes(size: int, kernel_size: int) -> tuple[int, int, int]:
     return 2 * c + 1, c, next_fast_len(size + c)
 
 
-class _GatherEdges(torch.autograd.Function):
-    """Per-edge copy of source spectra, ``out[:, e] = xf[:, src(e)]``, as a 0/1 matmul.
+def _gather(xf: Tensor, onehot: Tensor) -> Tensor:
+    """``out[:, e] = xf[:, src(e)]`` as a 0/1 matmul on the real view (no autograd).
 
-    (B,J,...) complex, (E,J) one-hot -> (B,E,...) complex. A matmul on the real view is several
-    times faster on CPU than ``index_select`` (whose backward, a complex ``index_add_``, runs
-    serially), and its backward is the transposed matmul.
+    (B,J,...) complex, (E,J) one-hot -> (B,E,...) complex. Several times faster on CPU than
+    ``index_select``, whose backward (a complex ``index_add_``) runs serially.
+    """
+    b, j = xf.shape[:2]
+    xr = torch.view_as_real(xf.resolve_conj().contiguous()).reshape(b, j, -1)
+    out = torch.matmul(onehot.to(xr.dtype), xr)  # (B, E, M·2)
+    return torch.view_as_complex(out.view(b, onehot.shape[0], *xf.shape[2:], 2))
+
+
+class _EdgeMessages(torch.autograd.Function):
+    """Per-edge products of spectra and the cropped two-pass inverse, with a hand-written
+    backward (autograd's version zero-fills and copies every crop and rescales separately).
+
+    forward(xf (B,J,F1,N_w) complex, kf (E,F1,N_w) complex, onehot (E,J), w, h, N_h)
+        -> (B,E,w,h) real: ``irfft_rows(ifft_cols(xf[:, src] · kf)[..., :w])[..., :h]``.
+    The kernels are pre-rolled so that the 'same' window starts at index 0 on both axes; the
+    adjoint of "crop the first n" is then the zero-padding FFTs do internally (``n=``).
     """
 
     @staticmethod
-    def forward(ctx, xf: Tensor, onehot: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(onehot)
-        ctx.in_shape = xf.shape
-        b, j = xf.shape[:2]
-        xr = torch.view_as_real(xf.contiguous()).reshape(b, j, -1)
-        out = torch.matmul(onehot, xr)  # (B, E, M·2)
-        return torch.view_as_complex(out.view(b, onehot.shape[0], *xf.shape[2:], 2))
+    def forward(ctx, xf, kf, onehot, w: int, h: int, nh: int):  # type: ignore[override]
+        p = _gather(xf, onehot).mul_(kf)  # (B, E, F1, N_w)
+        cols = torch.fft.ifft(p, dim=-1)[..., :w]  # (B, E, F1, w)
+        del p
+        out = torch.fft.irfft(cols.transpose(-1, -2), n=nh, dim=-1)  # (B, E, w, N_h)
+        ctx.save_for_backward(xf, kf, onehot)
+        ctx.nh = nh
+        return out[..., :h]
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        (onehot,) = ctx.saved_tensors
-        b, e = grad.shape[:2]
-        gr = torch.view_as_real(grad.resolve_conj().contiguous()).reshape(b, e, -1)
-        gx = torch.matmul(onehot.T, gr)  # (B, J, M·2): Σ of the grads of each source's edges
-        return torch.view_as_complex(gx.view(*ctx.in_shape, 2)), None
+    def backward(ctx, grad):  # type: ignore[override]
+        xf, kf, onehot = ctx.saved_tensors
+        nh, (f1, nw) = ctx.nh, kf.shape[-2:]
+        # Adjoints: irfft -> rfft/N_h with the bins whose mirror image is not stored doubled;
+        # ifft -> fft/N_w. Scale and doubling are folded into an (F1, 1) factor applied to
+        # E-sized tensors only.
+        scale = torch.full((f1, 1), 1.0 / (nh * nw), dtype=grad.dtype, device=grad.device)
+        scale[1 : nh - f1 + 1] *= 2
+        gc = torch.fft.rfft(grad, n=nh, dim=-1)  # (B, E, w, F1)
+        gp = torch.fft.fft(gc.transpose(-1, -2), n=nw, dim=-1)  # (B, E, F1, N_w)
+        del gc
+        gxf = gkf = None
+        if ctx.needs_input_grad[1]:
+            xg = _gather(xf, onehot)
+            torch.view_as_real(xg)[..., 1].neg_()  # conj in place
+            gkf = xg.mul_(gp).sum(0).mul_(scale)  # Σ_b gP · conj(X_src)
+            del xg
+        if ctx.needs_input_grad[0]:
+            gxg = gp.mul_(kf.conj() * scale)  # gP · conj(K), in place: gp is not needed after
+            b, e = gxg.shape[:2]
+            gr = torch.view_as_real(gxg).reshape(b, e, -1)
+            gx = torch.matmul(onehot.T.to(gr.dtype), gr)  # Σ over each source's edges
+            gxf = torch.view_as_complex(gx.view(*xf.shape, 2))
+        return gxf, gkf, None, None, None, None
 
 
 class SpatialModel(nn.Module):
@@ -225,23 +258,20 @@ class SpatialModel(nn.Module):
         w, h = self.heatmap_size
         kh, ch, nh = self._kh, self._ch, self._nh
         kw, cw, nw = self._kw, self._cw, self._nw
-        x = F.relu(e)
-        if x.dtype not in (torch.float32, torch.float64):
-            x = x.float()
+        x = F.relu(e if e.dtype in (torch.float32, torch.float64) else e.float())
         k = self.kernels().to(x.dtype)
-        # Crop to the displacements that can matter, and flip: cross-correlation = convolution
-        # with the flipped kernel.
+        # Crop to the displacements that can matter, flip (cross-correlation = convolution
+        # with the flipped kernel), zero-pad to the FFT size and roll the centre to (0, 0) so
+        # that the 'same' window is [0, h) x [0, w) of the circular result.
         r0, c0 = self.kernel_size // 2 - ch, self.kernel_size // 2 - cw
         k = k[:, r0 : r0 + kh, c0 : c0 + kw].flip(-2, -1)
+        k = torch.roll(F.pad(k, (0, nw - kw, 0, nh - kh)), shifts=(-ch, -cw), dims=(-2, -1))
         # (E, nh//2+1, nw): kernels once per forward, not per sample
-        kf = torch.fft.fft(torch.fft.rfft(k, n=nh, dim=-2), n=nw, dim=-1)
+        kf = torch.fft.fft(torch.fft.rfft(k, dim=-2), dim=-1)
         # (B, J, nh//2+1, nw): inputs once per joint, not per edge
         xf = torch.fft.fft(torch.fft.rfft(x, n=nh, dim=-2), n=nw, dim=-1)
-        prod = _GatherEdges.apply(xf, self._src_onehot.to(x.dtype)) * kf  # (B, E, nh//2+1, nw)
-        # Two 1-D inverse passes, each keeping only the 'same' window: columns, then rows.
-        cols = torch.fft.ifft(prod, dim=-1)[..., cw : cw + w]  # (B, E, nh//2+1, w)
-        rows = torch.fft.irfft(cols.transpose(-1, -2), n=nh, dim=-1)  # (B, E, w, nh)
-        return rows[..., ch : ch + h]  # (B, E, w, h)
+        onehot = self._src_onehot.to(x.dtype)
+        return _EdgeMessages.apply(xf, kf, onehot, w, h, nh)  # (B, E, w, h)
 
     def conv_fft(self, e: Tensor) -> Tensor:
         """SoftPlus(w_{A|v}) ⋆ ReLU(e_v) for every edge by FFT: (B,J,h,w) -> (B,E,h,w)."""
@@ -273,17 +303,23 @@ class SpatialModel(nn.Module):
         """(B,J,h,w) detector heat-maps -> (B,J,h,w) log-space scores s_A.
 
         ``method="direct"`` uses the grouped ``F.conv2d`` reference (tests, benchmarks).
+        Always computed in float32 (or float64), also under autocast: the spectra, the 0/1
+        matmuls and the log of small messages need the precision, and cuFFT's half precision
+        only supports powers of two.
         """
-        if method == "fft":
-            logs = self.log_messages(self._conv_fft_t(e), transposed=True)  # (B, E, w, h)
-        elif method == "direct":
-            logs = self.log_messages(self.conv_direct(e))  # (B, E, h, w)
-        else:
-            raise ValueError(f"method must be 'fft' or 'direct', got {method!r}")
-        # Σ over each target's edges as a (J,E) 0/1 matmul (faster than index_add on CPU).
-        b, _, p, q = logs.shape
-        tgt = self._tgt_onehot.to(logs.dtype)
-        s = torch.matmul(tgt, logs.reshape(b, -1, p * q)).view(b, self.num_joints, p, q)
+        if e.dtype not in (torch.float32, torch.float64):
+            e = e.float()
+        with torch.autocast(device_type=e.device.type, enabled=False):
+            if method == "fft":
+                logs = self.log_messages(self._conv_fft_t(e), transposed=True)  # (B, E, w, h)
+            elif method == "direct":
+                logs = self.log_messages(self.conv_direct(e))  # (B, E, h, w)
+            else:
+                raise ValueError(f"method must be 'fft' or 'direct', got {method!r}")
+            # Σ over each target's edges as a (J,E) 0/1 matmul (faster than index_add on CPU).
+            b, _, p, q = logs.shape
+            tgt = self._tgt_onehot.to(logs.dtype)
+            s = torch.matmul(tgt, logs.reshape(b, -1, p * q)).view(b, self.num_joints, p, q)
         return s.transpose(-1, -2).contiguous() if method == "fft" else s
 
     def refine(self, e: Tensor) -> Tensor:

@@ -112,11 +112,17 @@ class PoseModule(pl.LightningModule):
         self._eval_step(batch, self.test_pck)
 
     def _log_summary(self, prefix: str, summary: dict[str, Any]) -> None:
-        flat = {f"{prefix}/pck@0.1": summary["pck@0.1"], f"{prefix}/pck@0.2": summary["pck@0.2"]}
-        for part, value in summary["parts@0.2"].items():
-            flat[f"{prefix}/parts@0.2/{part}"] = value
-        self.log_dict(flat, prog_bar=False, sync_dist=False)
-        self.log(f"{prefix}/pck@0.2", summary["pck@0.2"], prog_bar=True)
+        def num(v: float | None) -> float:
+            return float("nan") if v is None else float(v)
+
+        self.log_dict(
+            {
+                f"{prefix}/pck@0.1": num(summary["pck@0.1"]),
+                f"{prefix}/pck@0.2": num(summary["pck@0.2"]),
+            },
+            prog_bar=True,
+        )
+        self.log_dict({f"{prefix}/parts@0.2/{p}": num(v) for p, v in summary["parts@0.2"].items()})
 
     def on_validation_epoch_end(self) -> None:
         self._log_summary("val", self.val_pck.summary())

@@ -201,3 +201,12 @@ def test_build_edges_modes() -> None:
         build_edges(3, mode="star")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="explicit"):
         build_edges(3, mode="explicit")
+
+
+def test_autocast_runs_in_float32() -> None:
+    m = SpatialModel(3, full_edges(3), (16, 12), 15)
+    e = torch.rand(2, 3, 12, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        s = m(e.bfloat16())
+    assert s.dtype == torch.float32
+    assert torch.allclose(s, m(e.bfloat16().float()), atol=1e-4)
