@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from posehybrid.pipeline import resolve_upstream
 from posehybrid.utils.io import atomic_write_json
+from posehybrid.utils.loggers import finalize_loggers, log_run_config
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,7 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    for lg in loggers:
-        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log_run_config(loggers, cfg)
 
     fit_started = time.time()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path(cfg, output_dir))
@@ -125,11 +125,5 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
         metrics["pck@0.2"],
         output_dir / "metrics.json",
     )
-    for lg in loggers:
-        finish = getattr(getattr(lg, "experiment", None), "finish", None)
-        if callable(finish) and type(lg).__name__ == "WandbLogger":
-            lg.experiment.summary.update(
-                {f"test/{k}": v for k, v in metrics.items() if isinstance(v, float)}
-            )
-            finish()
+    finalize_loggers(loggers, metrics)
     return metrics

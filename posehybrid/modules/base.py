@@ -130,7 +130,8 @@ class PoseModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self.test_summary = self.test_pck.summary()
-        self.test_curve = self.test_pck.curve()
+        thresholds, pooled, parts = self.test_pck.curve()
+        self.test_curve = {"thresholds": thresholds, "total": pooled, "parts": parts}
         self._log_summary("test", self.test_summary)
         self.test_pck.reset()
 

@@ -1,0 +1,44 @@
+"""Rebuild any stage's module from its checkpoint, for evaluation, prediction and export.
+
+Only the three known module classes can be built: the checkpoint names a stage, never a class
+path, so nothing from a data file decides what code runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from posehybrid.modules.base import PoseModule
+from posehybrid.modules.joint import JointModule
+from posehybrid.modules.part_detector import PartDetectorModule
+from posehybrid.modules.spatial import SpatialModule
+from posehybrid.utils.checkpoint import CheckpointError, checkpoint_info, load_checkpoint
+
+STAGE_MODULES: dict[str, type[PoseModule]] = {
+    "part_detector": PartDetectorModule,
+    "spatial": SpatialModule,
+    "joint": JointModule,
+}
+
+
+def load_module(path: str | Path, joint_set: str | None = None) -> PoseModule:
+    """Load a posehybrid checkpoint (any stage) into an eval-mode module on the CPU.
+
+    Raises :class:`CheckpointError` for a file that is not a posehybrid checkpoint, an unknown
+    stage, or (when ``joint_set`` is given) a checkpoint trained on another joint set.
+    """
+    ckpt = load_checkpoint(path)
+    info = checkpoint_info(ckpt, path)
+    stage = info.get("stage")
+    if stage not in STAGE_MODULES:
+        raise CheckpointError(
+            f"checkpoint {path}: unknown stage {stage!r}; expected one of {list(STAGE_MODULES)}"
+        )
+    if joint_set is not None and info.get("joint_set") != joint_set:
+        raise CheckpointError(
+            f"checkpoint {path}: was trained on joint set {info.get('joint_set')!r}, "
+            f"but the data uses {joint_set!r}"
+        )
+    module = STAGE_MODULES[stage](**info["init_kwargs"])
+    module.load_state_dict(ckpt["state_dict"])
+    return module.eval()
