@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.images import image_size, read_image
@@ -120,8 +119,8 @@ class PoseDataset(Dataset):
         seed = torch.initial_seed() % (2**63)  # main: the global seed; worker: base + id
         self._rng = np.random.default_rng(seed)
         self.transform.seed(int(seed % (2**32)))
-        if get_worker_info() is not None:
-            cv2.setNumThreads(1)  # workers are the parallelism; avoid oversubscription
+        # No cv2.setNumThreads() here: in a forked worker it can hang forever joining the
+        # parent's (no longer existing) OpenCV pool threads. Per-sample ops are tiny anyway.
 
     def _load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(stored image, original->stored affine, base affine) for one record."""

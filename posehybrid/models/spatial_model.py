@@ -15,9 +15,11 @@ the mass for "A is displaced by d from v" (d = kp_A − kp_v; see ``priors.displ
 FFT details (why the sizes are what they are):
 - Only displacements |d| ≤ H−1 (W−1) can link two pixels of an H×W map, so the kernel is cropped
   to at most 2H−1 × 2W−1 around its centre first; the cropped-off part never contributes.
-- With the flipped kernel at the FFT origin, the 'same' window is rows c..c+H−1 of the linear
-  convolution, and circular wrap-around lands outside it as long as N ≥ H + c (not H + K − 1).
-  ``next_fast_len`` rounds that up to a 2·3·5-smooth size.
+- The 'same' window is rows c..c+H−1 of the linear convolution with the flipped kernel, and the
+  circular wrap-around of an N-point FFT lands outside it as long as N ≥ H + c (not H + K − 1).
+  ``next_fast_len`` rounds that up to a 2·3·5-smooth size. The kernel is rolled so that its
+  centre sits at the origin, which moves the window to rows 0..H−1 (crops start at 0, so the
+  backward pass can zero-pad inside the FFTs with ``n=``).
 - Input maps are transformed once (B,J), kernels once per forward (E), spectra are gathered per
   edge, and the inverse is two 1-D passes: ``ifft`` over columns then crop to W, ``irfft`` over
   rows then crop to H, so columns outside the window are never transformed along rows.
@@ -33,6 +35,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 
 def next_fast_len(n: int) -> int:
@@ -66,41 +69,38 @@ def fft_sizes(size: int, kernel_size: int) -> tuple[int, int, int]:
     return 2 * c + 1, c, next_fast_len(size + c)
 
 
-def _gather(xf: Tensor, onehot: Tensor) -> Tensor:
-    """``out[:, e] = xf[:, src(e)]`` as a 0/1 matmul on the real view (no autograd).
+def _gather(xf: Tensor, sources: Tensor) -> Tensor:
+    """``out[:, e] = xf[:, src(e)]``: (B,J,...) complex -> (B,E,...) complex (no autograd).
 
-    (B,J,...) complex, (E,J) one-hot -> (B,E,...) complex. Several times faster on CPU than
-    ``index_select``, whose backward (a complex ``index_add_``) runs serially.
+    ``index_select`` on the *real* view: on CPU the complex kernel is ~8x slower.
     """
-    b, j = xf.shape[:2]
-    xr = torch.view_as_real(xf.resolve_conj().contiguous()).reshape(b, j, -1)
-    out = torch.matmul(onehot.to(xr.dtype), xr)  # (B, E, M·2)
-    return torch.view_as_complex(out.view(b, onehot.shape[0], *xf.shape[2:], 2))
+    return torch.view_as_complex(torch.view_as_real(xf).index_select(1, sources))
 
 
 class _EdgeMessages(torch.autograd.Function):
     """Per-edge products of spectra and the cropped two-pass inverse, with a hand-written
     backward (autograd's version zero-fills and copies every crop and rescales separately).
 
-    forward(xf (B,J,F1,N_w) complex, kf (E,F1,N_w) complex, onehot (E,J), w, h, N_h)
+    forward(xf (B,J,F1,N_w), kf (E,F1,N_w) complex, sources (E,), onehot (E,J), w, h, N_h)
         -> (B,E,w,h) real: ``irfft_rows(ifft_cols(xf[:, src] · kf)[..., :w])[..., :h]``.
     The kernels are pre-rolled so that the 'same' window starts at index 0 on both axes; the
     adjoint of "crop the first n" is then the zero-padding FFTs do internally (``n=``).
     """
 
     @staticmethod
-    def forward(ctx, xf, kf, onehot, w: int, h: int, nh: int):  # type: ignore[override]
-        p = _gather(xf, onehot).mul_(kf)  # (B, E, F1, N_w)
+    def forward(ctx, xf, kf, sources, onehot, w: int, h: int, nh: int):  # type: ignore[override]
+        p = _gather(xf, sources).mul_(kf)  # (B, E, F1, N_w)
         cols = torch.fft.ifft(p, dim=-1)[..., :w]  # (B, E, F1, w)
         del p
         out = torch.fft.irfft(cols.transpose(-1, -2), n=nh, dim=-1)  # (B, E, w, N_h)
-        ctx.save_for_backward(xf, kf, onehot)
+        ctx.save_for_backward(xf, kf, sources, onehot)
         ctx.nh = nh
         return out[..., :h]
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):  # type: ignore[override]
-        xf, kf, onehot = ctx.saved_tensors
+        xf, kf, sources, onehot = ctx.saved_tensors
         nh, (f1, nw) = ctx.nh, kf.shape[-2:]
         # Adjoints: irfft -> rfft/N_h with the bins whose mirror image is not stored doubled;
         # ifft -> fft/N_w. Scale and doubling are folded into an (F1, 1) factor applied to
@@ -112,7 +112,7 @@ class _EdgeMessages(torch.autograd.Function):
         del gc
         gxf = gkf = None
         if ctx.needs_input_grad[1]:
-            xg = _gather(xf, onehot)
+            xg = _gather(xf, sources)
             torch.view_as_real(xg)[..., 1].neg_()  # conj in place
             gkf = xg.mul_(gp).sum(0).mul_(scale)  # Σ_b gP · conj(X_src)
             del xg
@@ -120,9 +120,11 @@ class _EdgeMessages(torch.autograd.Function):
             gxg = gp.mul_(kf.conj() * scale)  # gP · conj(K), in place: gp is not needed after
             b, e = gxg.shape[:2]
             gr = torch.view_as_real(gxg).reshape(b, e, -1)
-            gx = torch.matmul(onehot.T.to(gr.dtype), gr)  # Σ over each source's edges
+            # Σ over each source's edges as a 0/1 matmul: a real index_add_ is slower and runs
+            # serially over threads
+            gx = torch.matmul(onehot.T.to(gr.dtype), gr)
             gxf = torch.view_as_complex(gx.view(*xf.shape, 2))
-        return gxf, gkf, None, None, None, None
+        return gxf, gkf, None, None, None, None, None
 
 
 class SpatialModel(nn.Module):
@@ -181,9 +183,8 @@ class SpatialModel(nn.Module):
         e = len(self.edges)
         self.register_buffer("targets", torch.tensor([a for a, _ in self.edges]), persistent=False)
         self.register_buffer("sources", torch.tensor([v for _, v in self.edges]), persistent=False)
-        # 0/1 incidence matrices: gathering spectra per edge and summing messages per target as
-        # matmuls is ~50x faster on CPU than index_select/index_add (whose complex backward is
-        # a serial scatter).
+        # 0/1 incidence matrices: summing the gradients of each source's edges and the messages
+        # of each target's edges as matmuls beats index_add_ on CPU (serial over threads).
         self.register_buffer(
             "_src_onehot", F.one_hot(self.sources, num_joints).float(), persistent=False
         )  # (E, J)
@@ -271,7 +272,7 @@ class SpatialModel(nn.Module):
         # (B, J, nh//2+1, nw): inputs once per joint, not per edge
         xf = torch.fft.fft(torch.fft.rfft(x, n=nh, dim=-2), n=nw, dim=-1)
         onehot = self._src_onehot.to(x.dtype)
-        return _EdgeMessages.apply(xf, kf, onehot, w, h, nh)  # (B, E, w, h)
+        return _EdgeMessages.apply(xf, kf, self.sources, onehot, w, h, nh)  # (B, E, w, h)
 
     def conv_fft(self, e: Tensor) -> Tensor:
         """SoftPlus(w_{A|v}) ⋆ ReLU(e_v) for every edge by FFT: (B,J,h,w) -> (B,E,h,w)."""

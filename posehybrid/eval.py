@@ -1,0 +1,243 @@
+"""``python -m posehybrid.eval ckpt=PATH [data=…] [flip_test=true] [scales=[1.0,0.8,1.2]]``.
+
+Evaluates any stage's checkpoint on the test split and writes, into
+``outputs/<experiment>/eval/<timestamp>/``: ``metrics.json`` (the training run's layout, plus
+``pcp`` where the joint set has sticks and the ``tta`` settings), ``table.md`` (per-part
+PCK@0.2 and strict PCP, percentages), ``pck_curve.png`` and ``examples.png`` (best and worst
+test images). One JSON summary line goes to stdout; bad input gives one stderr line and exit 2.
+
+Which data: by default (``data_from_run=auto``) the dataset config of the checkpoint's own
+training run (``<run>/.hydra/config.yaml``), so the test split is exactly the one training
+reported on; ``data.*`` overrides apply on top of it. Choosing a group (``data=lsp``) or
+``data_from_run=false`` uses the composed config instead. Model sizes always come from the
+checkpoint. Without TTA the computation is the training test step's (heat-maps -> decode ->
+original px -> PCK), so the numbers equal the run's ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
+
+import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
+from posehybrid.inference import TTA, pick_device, predict_batch, resolve_user_path
+from posehybrid.utils.runs import run_dir_of
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+log = logging.getLogger("posehybrid.eval")
+
+
+def _cli_overrides() -> list[str]:
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # composed without @hydra.main (tests)
+        return []
+
+
+def data_config(cfg: DictConfig, ckpt: Path) -> tuple[DictConfig, str]:
+    """The data node to evaluate on, and where it came from (for the log).
+
+    With the training run's config: its ``data`` node resolved in the run's own context (its
+    paths and model), then this command line's ``data.*`` overrides on top.
+    """
+    mode = str(cfg.get("data_from_run", "auto")).lower()
+    if mode not in ("auto", "true", "false"):
+        raise ValueError(f"data_from_run must be auto, true or false, got {mode!r}")
+    overrides = _cli_overrides()
+    keys = [o.lstrip("+~").split("=", 1)[0] for o in overrides]
+    if mode == "false" or (mode == "auto" and "data" in keys):
+        return cfg.data, "the composed config"
+    run_config = run_dir_of(ckpt) / ".hydra" / "config.yaml"
+    if not run_config.is_file():
+        if mode == "true":
+            raise ValueError(f"data_from_run=true but {run_config} does not exist")
+        return cfg.data, f"the composed config (no training config at {run_config})"
+    run_cfg = OmegaConf.load(run_config)
+    if "data" not in run_cfg:
+        raise ValueError(f"{run_config}: has no 'data' node; pass data=<group>")
+    data = OmegaConf.create(OmegaConf.to_container(run_cfg.data, resolve=True))
+    for key in keys:
+        if key.startswith("data."):
+            OmegaConf.update(data, key[5:], OmegaConf.select(cfg, key), force_add=True)
+    return data, f"the training run's config {run_config}"
+
+
+def evaluate(
+    module: torch.nn.Module, loader: Any, tta: TTA, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Predict the whole loader: pred/gt (N,J,2) original px, mask (N,J) bool, index (N,)."""
+    out: dict[str, list[torch.Tensor]] = {"pred": [], "gt": [], "mask": [], "index": []}
+    for batch in loader:
+        pred, _ = predict_batch(module, batch["image"].to(device), batch["inv_affine"], tta)
+        out["pred"].append(pred)
+        out["gt"].append(batch["keypoints_orig"])
+        out["mask"].append(batch["annotated"])
+        out["index"].append(batch["index"])
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def compute_metrics(res: dict[str, torch.Tensor], joint_set: Any) -> dict[str, Any]:
+    """PCK summary + curve (+ strict PCP where the joint set has the sticks), as fractions."""
+    from posehybrid.metrics import PCK, PCP
+
+    pck = PCK(joint_set)
+    pck.update(res["pred"], res["gt"], res["mask"])
+    thresholds, pooled, parts = pck.curve()
+    metrics: dict[str, Any] = {**pck.summary(), "skipped_zero_torso": int(pck.skipped)}
+    try:
+        pcp = PCP(joint_set)
+    except ValueError:  # e.g. FLIC: no legs/head sticks
+        pcp = None
+    if pcp is not None:
+        pcp.update(res["pred"], res["gt"], res["mask"])
+        metrics["pcp"] = pcp.summary()
+    metrics["curve"] = {"thresholds": thresholds, "total": pooled, "parts": parts}
+    return metrics
+
+
+def markdown_table(res: dict[str, torch.Tensor], joint_set: Any, title: str, pcp: bool) -> str:
+    """Per-part PCK@0.2 and strict PCP in percent, through the score tool's own scoring."""
+    from posehybrid.score import GroundTruth, Protocol, score_arrays
+
+    gt = GroundTruth(joint_set, res["gt"].double().numpy(), res["mask"].numpy(), [])
+    protocol = Protocol(
+        "eval", joint_set.name, "pc", mask="annotated", parts=tuple(joint_set.parts), pcp=pcp
+    )
+    table = score_arrays(res["pred"].double().numpy(), gt, protocol)
+
+    def row(values: dict[str, float | None]) -> list[str]:
+        header = "| " + " | ".join(values) + " |"
+        cells = "| " + " | ".join("—" if v is None else f"{v:.1f}" for v in values.values())
+        return [header, "|" + "---|" * len(values), cells + " |"]
+
+    lines = [f"# {title}", "", f"Test examples: {table['n']}", "", "## PCK@0.2 (%)", ""]
+    lines += row(table["pck@0.2"])
+    if pcp:
+        lines += ["", "## Strict PCP (%)", "", *row(table["pcp"])]
+    conv = ", ".join(f"{k}: {v}" for k, v in table["conventions"].items())
+    return "\n".join([*lines, "", f"Conventions: {conv}.", ""])
+
+
+def example_figure(
+    res: dict[str, torch.Tensor], dataset: Any, path: Path, k: int, title: str
+) -> None:
+    """Best and worst ``k`` test examples by mean torso-normalised error, on original images."""
+    from posehybrid.data.images import read_image
+    from posehybrid.data.transforms import crop_affine
+    from posehybrid.metrics import torso_lengths
+    from posehybrid.plots import example_tile, plot_examples
+
+    js = dataset.joint_set
+    torso = torso_lengths(res["gt"], js)
+    dist = torch.linalg.vector_norm(res["pred"].double() - res["gt"].double(), dim=-1)
+    mask = res["mask"].bool()
+    err = (dist * mask).sum(1) / mask.sum(1).clamp(min=1) / torso
+    err = torch.where(torch.isfinite(err) & (torso > 0) & mask.any(1), err, torch.nan)
+    valid = torch.nonzero(torch.isfinite(err)).flatten()
+    order = valid[torch.argsort(err[valid])].tolist()
+    size = 256
+
+    def tiles(rows: list[int]) -> list[tuple[np.ndarray, str]]:
+        out = []
+        for r in rows:
+            rec = dataset.records[int(res["index"][r])]
+            image = read_image(rec.image_path)
+            h, w = image.shape[:2]
+            affine = crop_affine(rec, (size, size), (w, h), dataset.box_scale)
+            tile = example_tile(
+                image, affine, size, res["pred"][r].numpy(), res["gt"][r].numpy(), js,
+                mask[r].numpy(),
+            )  # fmt: skip
+            out.append((tile, f"{Path(rec.image_path).name}  err {float(err[r]):.2f}"))
+        return out
+
+    k = min(k, len(order))
+    plot_examples(tiles(order[:k]), tiles(order[::-1][:k]), path, title)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.ckpt``; write the four outputs; return the metrics."""
+    from posehybrid.modules.base import PoseModule
+    from posehybrid.modules.load import load_module
+    from posehybrid.plots import plot_pck_curve
+    from posehybrid.utils.io import atomic_write_json, atomic_write_text
+
+    if not cfg.get("ckpt"):
+        raise ValueError("ckpt=PATH is required (a best.ckpt/last.ckpt of any stage)")
+    ckpt = resolve_user_path(cfg.ckpt)
+    tta = TTA.from_cfg(cfg.flip_test, cfg.scales)
+    device = pick_device(cfg.get("device"))
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    data_cfg, source = data_config(cfg, ckpt)
+    module: PoseModule = load_module(ckpt, joint_set=str(data_cfg.joint_set)).to(device)
+    with open_dict(cfg):
+        cfg.model = OmegaConf.create(module.model_cfg)  # the data config reads ${model.*}
+        cfg.data = data_cfg
+    log.info("eval: %s stage from %s on data from %s", module.stage_name, ckpt, source)
+    datamodule = instantiate(cfg.data)
+    if datamodule.codec.input_size != module.codec.input_size:
+        raise ValueError(
+            f"data input_size {datamodule.codec.input_size} != the checkpoint's "
+            f"{module.codec.input_size}; leave data.input_size to the checkpoint"
+        )
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    res = evaluate(module, datamodule.test_dataloader(), tta, device)
+
+    js = module.joint_set
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    metrics: dict[str, Any] = {
+        "stage": module.stage_name,
+        "dataset": str(cfg.data.name),
+        "experiment": str(cfg.name),
+        "checkpoint": str(ckpt),
+        "split": "test",
+        "n": len(res["pred"]),
+        "tta": tta.as_dict(),
+        **compute_metrics(res, js),
+    }
+    title = f"{cfg.name}: {module.stage_name} on {cfg.data.name} (test)"
+    if not tta.is_identity:
+        title += f", flip={tta.flip} scales={list(tta.scales)}"
+    atomic_write_json(out_dir / "metrics.json", metrics)
+    atomic_write_text(out_dir / "table.md", markdown_table(res, js, title, "pcp" in metrics))
+    curve = metrics["curve"]
+    plot_pck_curve(
+        curve["thresholds"], curve["total"], curve["parts"], out_dir / "pck_curve.png", title
+    )
+    example_figure(
+        res, datamodule.datasets["test"], out_dir / "examples.png", int(cfg.examples), title
+    )
+    log.info("eval: wrote metrics.json, table.md, pck_curve.png, examples.png to %s", out_dir)
+    return {"output_dir": str(out_dir), **metrics}
+
+
+SUMMARY_KEYS = ("stage", "dataset", "experiment", "n", "pck@0.1", "pck@0.2", "parts@0.2", "pcp")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    try:  # DataError and CheckpointError are ValueErrors
+        metrics = run(cfg)
+    except (ValueError, KeyError, OSError, OmegaConfBaseException) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"eval: error: {message}".splitlines()[0], file=sys.stderr)
+        sys.exit(2)
+    keys = ("output_dir", *SUMMARY_KEYS, "tta")
+    print(json.dumps({k: metrics[k] for k in keys if k in metrics}))
+
+
+if __name__ == "__main__":
+    main()

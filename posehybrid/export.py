@@ -1,0 +1,212 @@
+"""``python -m posehybrid.export ckpt=PATH [format=torchscript|onnx|both] [output=DIR]``.
+
+Exports any stage as one graph ``image (B,3,H,W) float32 RGB in [0,1] -> (keypoints (B,J,2) in
+*input* px, scores (B,J))``, decode included (argmax + sub-pixel refinement are plain tensor
+ops). Writes ``model.ts`` (TorchScript, traced), ``model.onnx`` (opset >= 17, dynamic batch)
+and ``export.json`` (sizes, stride, joint names, how to map keypoints back, verification).
+
+The spatial model runs its *direct* convolution in exported graphs: ONNX has no ``rfft``
+(``aten::fft_rfft`` is unsupported by the exporter) and the FFT path's custom autograd
+function cannot be serialised by TorchScript. Both paths compute the same messages (tested in
+``tests/models/test_spatial_model.py``); the gap is reported in ``export.json``.
+
+Every export is verified in the command: the exported file is loaded back and run (ONNX with
+onnxruntime) on a batch size different from the traced one, and its outputs must equal
+PyTorch's within ``tolerance`` (1e-4), else exit 1. Bad input: one stderr line, exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+from torch import nn
+
+import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
+from posehybrid.inference import resolve_user_path
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+FORMATS = {"torchscript": ("torchscript",), "onnx": ("onnx",), "both": ("torchscript", "onnx")}
+log = logging.getLogger("posehybrid.export")
+
+
+class ExportError(RuntimeError):
+    """An exported model does not reproduce the PyTorch outputs."""
+
+
+class KeypointModel(nn.Module):
+    """Image -> keypoints (input px) and scores: a stage module's heat-maps and decode.
+
+    Holds only the plain ``nn.Module``s (tracing a LightningModule touches its ``trainer``);
+    decoding is the stage module's own ``decode``, kept as a plain callable.
+
+    Args:
+        module: a loaded stage module (``posehybrid.modules.load.load_module``).
+        spatial_method: ``"direct"`` (exportable) or ``"fft"`` (the training path).
+    """
+
+    def __init__(self, module: Any, spatial_method: str = "direct") -> None:
+        super().__init__()
+        self.detector = module.detector
+        self.spatial = getattr(module, "spatial", None)
+        self.spatial_method = spatial_method
+        self.__dict__["_decode"] = module.decode  # not a submodule: never traced into
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = self.detector(image)
+        maps = {"detector": e}
+        if self.spatial is not None:
+            maps["spatial"] = self.spatial(e, method=self.spatial_method)
+        return self._decode(maps)
+
+
+def max_diff(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> float:
+    return max(float((torch.as_tensor(x) - torch.as_tensor(y)).abs().max()) for x, y in zip(a, b))
+
+
+def _check(name: str, diff: float, tolerance: float) -> float:
+    log.info("%s: max |exported - pytorch| = %.3g (tolerance %g)", name, diff, tolerance)
+    if not diff <= tolerance:
+        raise ExportError(f"{name}: exported outputs differ from PyTorch by {diff:.3g}")
+    return diff
+
+
+def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+    from posehybrid.utils.io import atomic_write
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings for the shape checks: shapes are fixed
+        traced = torch.jit.trace(model, example, check_trace=False)
+    atomic_write(path, lambda tmp: traced.save(str(tmp)))
+
+
+def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+    from posehybrid.utils.io import atomic_write
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # The TorchScript-based exporter (dynamo=False): the dynamo one needs onnxscript.
+            torch.onnx.export(
+                model,
+                (example,),
+                str(tmp),
+                dynamo=False,
+                opset_version=opset,
+                input_names=["image"],
+                output_names=["keypoints", "scores"],
+                dynamic_axes={n: {0: "batch"} for n in ("image", "keypoints", "scores")},
+            )
+
+    atomic_write(path, write)
+
+
+def run_onnx(path: Path, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return tuple(torch.from_numpy(o) for o in session.run(None, {"image": image.numpy()}))
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Export, verify, write ``export.json``; returns its content."""
+    from posehybrid.modules.load import load_module
+    from posehybrid.utils.io import atomic_write_json
+
+    if not cfg.get("ckpt"):
+        raise ValueError("ckpt=PATH is required (a checkpoint of any stage)")
+    fmt = str(cfg.format)
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {sorted(FORMATS)}, got {fmt!r}")
+    opset = int(cfg.opset)
+    if opset < 17:
+        raise ValueError(f"opset must be >= 17, got {opset}")
+    method = str(cfg.spatial_method)
+    if method not in ("direct", "fft"):
+        raise ValueError(f"spatial_method must be direct or fft, got {method!r}")
+    if method == "fft" and "onnx" in FORMATS[fmt]:
+        raise ValueError("spatial_method=fft cannot be exported to ONNX (no rfft); use direct")
+    ckpt = resolve_user_path(cfg.ckpt)
+    module = load_module(ckpt)
+    out_dir = resolve_user_path(cfg.output) if cfg.get("output") else None
+    out_dir = out_dir or Path(HydraConfig.get().runtime.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tolerance = float(cfg.tolerance)
+
+    model = KeypointModel(module, method).eval()
+    w, h = module.codec.input_size
+    gen = torch.Generator().manual_seed(0)
+    example = torch.rand(2, 3, h, w, generator=gen)
+    check = torch.rand(3, 3, h, w, generator=gen)  # another batch size: the batch axis is free
+    with torch.inference_mode():
+        expected = model(check)
+        training_path = module.decode(module.heatmaps(check))
+    verification: dict[str, float] = {}
+    if getattr(module, "spatial", None) is not None:
+        verification["direct_vs_fft_max_abs"] = max_diff(expected, training_path)
+    files = {}
+    with torch.no_grad():
+        if "torchscript" in FORMATS[fmt]:
+            path = out_dir / "model.ts"
+            export_torchscript(model, example, path)
+            got = torch.jit.load(str(path))(check)
+            verification["torchscript_max_abs"] = _check("torchscript", max_diff(got, expected), tolerance)
+            files["torchscript"] = path.name
+        if "onnx" in FORMATS[fmt]:
+            path = out_dir / "model.onnx"
+            export_onnx(model, example, path, opset)
+            got = run_onnx(path, check)
+            verification["onnx_max_abs"] = _check("onnx", max_diff(got, expected), tolerance)
+            files["onnx"] = path.name
+    codec = module.codec
+    info = {
+        "checkpoint": str(ckpt),
+        "stage": module.stage_name,
+        "joint_set": module.joint_set.name,
+        "joints": list(module.joint_set.joints),
+        "input_size": list(codec.input_size),
+        "heatmap_size": list(codec.heatmap_size),
+        "stride": list(codec.stride),
+        "files": files,
+        "opset": opset if "onnx" in files else None,
+        "spatial_method": method if getattr(module, "spatial", None) is not None else None,
+        "inputs": {"image": "(B,3,H,W) float32 RGB in [0,1], letterboxed to input_size"},
+        "outputs": {
+            "keypoints": "(B,J,2) float32 x,y in input px (pixel centres); map back to the "
+            "original image with the inverse of the letterbox affine",
+            "scores": "(B,J) float32 map value at the argmax (higher = more confident)",
+        },
+        "tolerance": tolerance,
+        "verification": verification,
+    }
+    atomic_write_json(out_dir / "export.json", info)
+    return {"output_dir": str(out_dir), **info}
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+def main(cfg: DictConfig) -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+    try:  # DataError and CheckpointError are ValueErrors
+        info = run(cfg)
+    except ExportError as err:
+        print(f"export: verification failed: {err}", file=sys.stderr)
+        sys.exit(1)
+    except (ValueError, KeyError, OSError, OmegaConfBaseException) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"export: error: {message}".splitlines()[0], file=sys.stderr)
+        sys.exit(2)
+    keys = ("output_dir", "stage", "files", "input_size", "verification")
+    print(json.dumps({k: info[k] for k in keys}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""``python -m posehybrid.predict ckpt=PATH input=IMG_OR_DIR [output=DIR] [flip_test=true]
+[scales=[1.0,0.8]] [torso_box=[x1,y1,x2,y2]] [batch_size=8]``.
+
+Predicts keypoints on any images (JPEG/PNG, gray, RGBA, 16 bit; any size): each is letterboxed
+to the model input with the evaluation geometry (or cropped around ``torso_box`` like FLIC
+training), run in batches, and mapped back to original pixels. Per image, into the output
+folder (default ``outputs/predict/<timestamp>``):
+
+* ``<stem>.json``: ``{"image", "width", "height", "joint_set", "stage",
+  "joints": {name: {"x", "y", "score"}}}`` in original pixels: a folder of these is a
+  prediction input of ``python -m posehybrid.score``;
+* ``<stem>_overlay.png``: the image with the predicted skeleton.
+
+Unreadable images are named on stderr and skipped; the run goes on and exits 1 at the end if
+any failed. Bad arguments give one stderr line and exit 2. stdout gets one JSON summary line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
+from posehybrid.inference import (
+    TTA,
+    chunks,
+    letterbox,
+    pick_device,
+    predict_batch,
+    resolve_user_path,
+    to_batch,
+)
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+log = logging.getLogger("posehybrid.predict")
+
+
+def list_inputs(path: Path) -> list[Path]:
+    """One file, or a folder's image files (by suffix, sorted, not recursive)."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise ValueError(f"input={path}: no such file or directory")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"input={path}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def output_stems(files: Sequence[Path]) -> dict[Path, str]:
+    """File -> output stem; ``a.jpg`` and ``a.png`` in one folder keep their suffix apart."""
+    counts: dict[str, int] = {}
+    for f in files:
+        counts[f.stem] = counts.get(f.stem, 0) + 1
+    return {f: f.stem if counts[f.stem] == 1 else f.name for f in files}
+
+
+def parse_box(box: Any) -> list[float] | None:
+    """``[x1, y1, x2, y2]`` with x2 > x1 and y2 > y1, or None."""
+    if box is None:
+        return None
+    try:
+        values = [float(v) for v in box]
+    except (TypeError, ValueError):
+        values = []
+    ok = len(values) == 4 and all(math.isfinite(v) for v in values)
+    if not ok or values[2] <= values[0] or values[3] <= values[1]:
+        raise ValueError(f"torso_box must be [x1, y1, x2, y2] with x2 > x1, y2 > y1; got {box}")
+    return values
+
+
+def prediction_json(
+    name: str, size: tuple[int, int], kps: np.ndarray, scores: np.ndarray, module: Any
+) -> dict[str, Any]:
+    """The per-image record (original px); ``posehybrid.score`` reads image + joints."""
+    joints = {
+        j: {"x": float(kps[i, 0]), "y": float(kps[i, 1]), "score": float(scores[i])}
+        for i, j in enumerate(module.joint_set.joints)
+    }
+    return {
+        "image": name,
+        "width": int(size[0]),
+        "height": int(size[1]),
+        "joint_set": module.joint_set.name,
+        "stage": module.stage_name,
+        "joints": joints,
+    }
+
+
+def _progress(total: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=total <= 1 or not console.is_terminal,
+    )
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Predict every input image; returns the summary (``failed`` names unreadable files)."""
+    from posehybrid.data.draw import draw_skeleton, save_image
+    from posehybrid.data.images import read_image
+    from posehybrid.data.records import DataError
+    from posehybrid.modules.load import load_module
+    from posehybrid.utils.io import atomic_write_json
+
+    for key in ("ckpt", "input"):
+        if not cfg.get(key):
+            raise ValueError(f"{key}=PATH is required")
+    tta = TTA.from_cfg(cfg.flip_test, cfg.scales)
+    box = parse_box(cfg.get("torso_box"))
+    batch_size = int(cfg.batch_size)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    files = list_inputs(resolve_user_path(cfg.input))
+    device = pick_device(cfg.get("device"))
+    module = load_module(resolve_user_path(cfg.ckpt)).to(device)
+    if cfg.get("output"):
+        out_dir = resolve_user_path(cfg.output)
+        print(f"predict: writing to {out_dir}", file=sys.stderr)
+    else:
+        out_dir = Path(HydraConfig.get().runtime.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if module.joint_set.name == "flic" and box is None:
+        log.warning("a FLIC model was trained on torso-box crops; pass torso_box=[x1,y1,x2,y2]")
+    stems = output_stems(files)
+    input_size = module.codec.input_size
+    failed: list[str] = []
+    written = 0
+    with _progress(len(files)) as progress:
+        task = progress.add_task("predict", total=len(files))
+        for group in chunks(files, batch_size):
+            loaded = []
+            for path in group:
+                try:
+                    image = read_image(path)
+                except DataError as err:
+                    failed.append(path.name)
+                    progress.console.print(
+                        f"predict: skipped {path.name}: {err}",
+                        markup=False,
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+                    progress.advance(task)
+                    continue
+                inp, inv = letterbox(image, input_size, module.joint_set, box, cfg.box_scale)
+                loaded.append((path, image, inp, inv))
+            if not loaded:
+                continue
+            inv = np.stack([x[3] for x in loaded]).astype(np.float32)
+            images = to_batch([x[2] for x in loaded]).to(device)
+            kps, scores = predict_batch(module, images, torch.from_numpy(inv), tta)
+            for k, (path, image, _, _) in enumerate(loaded):
+                h, w = image.shape[:2]
+                stem = stems[path]
+                record = prediction_json(path.name, (w, h), kps[k].numpy(), scores[k].numpy(), module)
+                atomic_write_json(out_dir / f"{stem}.json", record)
+                if cfg.overlay:
+                    overlay = draw_skeleton(image, kps[k].numpy(), module.joint_set)
+                    save_image(out_dir / f"{stem}_overlay.png", overlay)
+                written += 1
+                progress.advance(task)
+    return {
+        "output_dir": str(out_dir),
+        "images": written,
+        "failed": failed,
+        "stage": module.stage_name,
+        "joint_set": module.joint_set.name,
+        "tta": tta.as_dict(),
+    }
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+def main(cfg: DictConfig) -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+    try:  # DataError and CheckpointError are ValueErrors
+        summary = run(cfg)
+    except (ValueError, KeyError, OSError, OmegaConfBaseException) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"predict: error: {message}".splitlines()[0], file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(summary))
+    if summary["failed"]:
+        print(
+            f"predict: {len(summary['failed'])} file(s) could not be read: "
+            + ", ".join(summary["failed"]),
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
