@@ -148,19 +148,23 @@ class SyntheticSource(RecordSource):
         self.image_size = int(image_size)
         self.difficulty = dict(difficulty)
         self._lsp = LSPSource()
+        self._folder: dict[str, Path] = {}
 
     def folder(self, root: Path) -> Path:
+        """The generated folder under ``root`` (generated on first use, then cached)."""
         from posehybrid.data.synthetic import ensure_synthetic
 
-        return Path(
-            ensure_synthetic(
-                root,
-                n_images=self.n_images,
-                seed=self.seed,
-                image_size=self.image_size,
-                **self.difficulty,
+        if str(root) not in self._folder:
+            self._folder[str(root)] = Path(
+                ensure_synthetic(
+                    root,
+                    n_images=self.n_images,
+                    seed=self.seed,
+                    image_size=self.image_size,
+                    **self.difficulty,
+                )
             )
-        )
+        return self._folder[str(root)]
 
     def prepare(self, root: Path) -> None:
         self.folder(root)
@@ -170,7 +174,8 @@ class SyntheticSource(RecordSource):
         return self._lsp.load(self.folder(root), split)
 
     def describe(self, root: Path) -> str:
-        return str(self.folder(root))
+        # Never generate just to name the folder: before prepare/load it is the parent root.
+        return str(self._folder.get(str(root), root))
 
 
 class SyntheticFLICSource(RecordSource):
@@ -190,13 +195,17 @@ class SyntheticFLICSource(RecordSource):
         self.seed = int(seed)
         self.options = dict(options)
         self._flic = FLICSource(labels)
+        self._folder: dict[str, Path] = {}
 
     def folder(self, root: Path) -> Path:
+        """The generated folder under ``root`` (generated on first use, then cached)."""
         from posehybrid.data.synthetic import ensure_synthetic_flic
 
-        return Path(
-            ensure_synthetic_flic(root, n_frames=self.n_images, seed=self.seed, **self.options)
-        )
+        if str(root) not in self._folder:
+            self._folder[str(root)] = Path(
+                ensure_synthetic_flic(root, n_frames=self.n_images, seed=self.seed, **self.options)
+            )
+        return self._folder[str(root)]
 
     def prepare(self, root: Path) -> None:
         self.folder(root)
@@ -205,4 +214,5 @@ class SyntheticFLICSource(RecordSource):
         return self._flic.load(self.folder(root), split)
 
     def describe(self, root: Path) -> str:
-        return str(self.folder(root))
+        # Never generate just to name the folder: before prepare/load it is the parent root.
+        return str(self._folder.get(str(root), root))

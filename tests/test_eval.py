@@ -1,0 +1,194 @@
+"""``posehybrid.eval`` (agreement with training's test metrics, outputs) and the test-time
+augmentation helpers of ``posehybrid.inference``.
+
+One tiny part-detector run is trained once per module (a subprocess, as a user runs it); the
+spatial-stage check builds its module directly (random spatial weights suffice: the question
+is whether eval computes what Lightning's test loop computes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from torch import nn
+
+from posehybrid.data.heatmaps import HeatmapCodec
+from posehybrid.data.skeleton import LSP
+from posehybrid.eval import compute_metrics, data_config, evaluate
+from posehybrid.inference import TTA, tta_heatmaps, unflip_maps
+from posehybrid.modules.load import load_module
+from posehybrid.modules.spatial import SpatialModule
+
+REPO = Path(__file__).resolve().parents[1]
+PERM = LSP.flip_permutation
+
+
+def _python(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, env=env,
+        timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Train a tiny part detector once: {"root", "ckpt", "metrics"} of its run."""
+    root = tmp_path_factory.mktemp("eval_run")
+    proc = _python(
+        "posehybrid.train", "stage=part_detector", "name=t5", "data.n_images=24",
+        "data.batch_size=4", "trainer.max_epochs=1", "logger=none",
+        f"paths.log_dir={root}/outputs", f"paths.data_dir={root}/data", cwd=root,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = (root / "outputs" / "t5" / "part_detector").iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    return {"root": root, "ckpt": run / "checkpoints" / "best.ckpt", "metrics": metrics}
+
+
+def test_eval_matches_training_metrics_and_writes_outputs(tiny_run: dict) -> None:
+    root = tiny_run["root"]
+    proc = _python("posehybrid.eval", f"ckpt={tiny_run['ckpt']}", f"paths.log_dir={root}/outputs",
+                   cwd=root)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    train = tiny_run["metrics"]
+    for key in ("pck@0.1", "pck@0.2"):
+        assert summary[key] == pytest.approx(train[key], abs=1e-6)
+    for part, value in train["parts@0.2"].items():
+        assert summary["parts@0.2"][part] == pytest.approx(value, abs=1e-6, nan_ok=True)
+
+    out = Path(summary["output_dir"])
+    assert out.parent == root / "outputs" / "t5" / "eval"  # experiment name from the run
+    files = ("metrics.json", "table.md", "pck_curve.png", "examples.png")
+    for name in files:
+        assert (out / name).stat().st_size > 0
+    for name in files[2:]:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"stage", "dataset", "experiment", "joints@0.2", "pcp", "tta"} <= set(metrics)
+    assert metrics["stage"] == "part_detector" and metrics["dataset"] == "synthetic"
+    assert metrics["tta"] == {"flip": False, "scales": [1.0]}
+    assert metrics["joints@0.2"] == pytest.approx(train["joints@0.2"], abs=1e-6)
+    table = (out / "table.md").read_text()
+    assert "PCK@0.2" in table and "Strict PCP" in table and "| head |" in table
+
+
+def test_eval_refuses_flic_data_for_an_lsp_checkpoint(tiny_run: dict) -> None:
+    root = tiny_run["root"]
+    proc = _python("posehybrid.eval", f"ckpt={tiny_run['ckpt']}", "data=synthetic_flic",
+                   f"paths.log_dir={root}/outputs", cwd=root)  # fmt: skip
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("eval: error:"), proc.stderr
+    assert "'lsp'" in lines[0] and "'flic'" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_eval_loop_equals_lightning_test_loop_for_the_spatial_stage(tiny_run: dict) -> None:
+    """The spatial decode path (argmax of s, centroid on e): eval == ``trainer.test``."""
+    detector = load_module(tiny_run["ckpt"])
+    torch.manual_seed(0)
+    module = SpatialModule(
+        joint_set="lsp", model_cfg=detector.model_cfg, init={"part_detector": str(tiny_run["ckpt"])}
+    ).eval()
+    data, _ = data_config(OmegaConf.create({"data_from_run": "true"}), tiny_run["ckpt"])
+    datamodule = instantiate(data)
+    datamodule.setup("test")
+    trainer = pl.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False,
+    )  # fmt: skip
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    ours = compute_metrics(evaluate(module, datamodule.test_dataloader(), TTA(), "cpu"), LSP)
+    for key in ("pck@0.1", "pck@0.2"):
+        assert ours[key] == pytest.approx(module.test_summary[key], abs=1e-6)
+    assert ours["parts@0.2"] == pytest.approx(module.test_summary["parts@0.2"], abs=1e-6)
+
+
+# ---------------------------------------------------------------------------- TTA helpers
+class PoolStub(nn.Module):
+    """A flip-equivariant 'detector': joint j's map = w_j * avgpool4(mean over colour)."""
+
+    def __init__(self, weights: torch.Tensor, size: int = 64) -> None:
+        super().__init__()
+        self.joint_set = LSP
+        self.codec = HeatmapCodec((size, size), (size // 4, size // 4))
+        self.register_buffer("w", weights.view(1, -1, 1, 1))
+        self.detector = lambda x: F.avg_pool2d(x.mean(1, keepdim=True), 4) * self.w
+
+    def heatmaps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"detector": self.detector(image)}
+
+    def decode(self, maps: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.codec.decode(maps["detector"])
+
+
+def test_unflip_of_encoded_maps_is_exact() -> None:
+    """Mirror keypoints (x -> W-1-x, labels swapped), encode, unflip == encode originals."""
+    codec = HeatmapCodec((64, 48), (16, 12), sigma=1.5)
+    kps = np.random.default_rng(0).uniform([3, 3], [60, 44], size=(14, 2))
+    mirrored = kps.copy()
+    mirrored[:, 0] = 63 - mirrored[:, 0]
+    maps, _ = codec.encode(kps)
+    maps_m, _ = codec.encode(mirrored[PERM])
+    back = unflip_maps(torch.from_numpy(maps_m)[None], PERM)[0]
+    torch.testing.assert_close(back, torch.from_numpy(maps), atol=1e-6, rtol=0)
+
+
+def test_flip_tta_recovers_maps_of_an_equivariant_stub() -> None:
+    image = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    sym = torch.tensor([1.0 + min(j, PERM[j]) for j in range(14)])  # w_j == w_perm[j]
+    stub = PoolStub(sym)
+    plain = stub.heatmaps(image)["detector"]
+    mirrored = stub.heatmaps(image.flip(-1))["detector"]
+    torch.testing.assert_close(unflip_maps(mirrored, PERM), plain, atol=1e-6, rtol=0)
+    flipped = tta_heatmaps(stub, image, TTA(flip=True))["detector"]
+    torch.testing.assert_close(flipped, plain, atol=1e-6, rtol=0)
+    # Asymmetric weights: the average pairs each joint with its mirror partner's channel.
+    w = torch.arange(1.0, 15.0)
+    got = tta_heatmaps(PoolStub(w), image, TTA(flip=True))["detector"]
+    want = PoolStub((w + w[PERM]) / 2).heatmaps(image)["detector"]
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [0.75, 1.5])
+def test_multiscale_keeps_positions(scale: float) -> None:
+    """A blob found at scale s decodes to the same input position as at scale 1."""
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    x0, y0 = 37.3, 21.6
+    image = torch.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / (2 * 6.0**2)).expand(1, 3, 64, 64)
+    stub = PoolStub(torch.ones(14))
+    base, _ = stub.decode(tta_heatmaps(stub, image, TTA()))
+    maps = tta_heatmaps(stub, image, TTA(scales=(scale,)))
+    assert maps["detector"].shape == (1, 14, 16, 16)
+    got, _ = stub.decode(maps)
+    assert (got - base).abs().max() < 0.35
+    assert (base[0, 0] - torch.tensor([x0, y0])).abs().max() < 0.35
+
+
+def test_tta_on_the_spatial_stage_averages_both_maps() -> None:
+    from tests.test_export import tiny_model_cfg
+
+    torch.manual_seed(0)
+    module = SpatialModule(joint_set="lsp", model_cfg=tiny_model_cfg()).eval()
+    image = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        plain = module.heatmaps(image)
+        same = tta_heatmaps(module, image, TTA())
+        maps = tta_heatmaps(module, image, TTA(flip=True, scales=(1.0, 0.75)))
+    for key in ("detector", "spatial"):
+        assert torch.equal(same[key], plain[key])
+        assert maps[key].shape == plain[key].shape and torch.isfinite(maps[key]).all()
+    with pytest.raises(ValueError, match="scales"):
+        TTA.from_cfg(False, [])

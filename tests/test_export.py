@@ -1,0 +1,124 @@
+"""``posehybrid.export``: TorchScript and ONNX graphs reproduce the PyTorch keypoints/scores.
+
+Checkpoints here are built from the configs with random weights (no training): equality of the
+exported graph with PyTorch does not depend on what the weights learned.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from posehybrid.export import KeypointModel
+from posehybrid.export import run as export_run
+from posehybrid.modules.load import STAGE_MODULES, load_module
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_model_cfg(joints: int = 14, size: int = 64) -> dict:
+    """``conf/model/small.yaml`` shrunk to a ``size`` x ``size`` input (heat-maps size/4)."""
+    cfg = OmegaConf.create({"data": {"num_joints": joints}})
+    cfg.model = OmegaConf.load(REPO / "conf" / "model" / "small.yaml")
+    cfg.model.input_size = [size, size]
+    cfg.model.heatmap_size = [size // 4, size // 4]
+    cfg.model.spatial.kernel_size = size // 2 - 1
+    return OmegaConf.to_container(cfg.model, resolve=True)
+
+
+def tiny_checkpoint(path: Path, stage: str = "joint", joint_set: str = "lsp", seed: int = 0) -> Path:
+    """A checkpoint of ``stage`` as training writes it (state_dict + posehybrid block)."""
+    torch.manual_seed(seed)
+    joints = 14 if joint_set == "lsp" else 11
+    module = STAGE_MODULES[stage](joint_set=joint_set, model_cfg=tiny_model_cfg(joints))
+    # The detector starts with outputs ~0 (std 1e-3 head): spread them, and keep them positive
+    # so the spatial model's ReLU leaves no flat maps (argmax ties that round-off decides).
+    torch.nn.init.normal_(module.detector.out.weight, std=0.3)
+    torch.nn.init.constant_(module.detector.out.bias, 20.0)
+    ckpt = {"state_dict": module.state_dict()}
+    module.on_save_checkpoint(ckpt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, path)
+    return path
+
+
+def _cfg(ckpt: Path, output: Path, **kw) -> OmegaConf:
+    base = {
+        "ckpt": str(ckpt),
+        "output": str(output),
+        "format": "both",
+        "opset": 17,
+        "spatial_method": "direct",
+        "tolerance": 1e-4,
+    }
+    return OmegaConf.create({**base, **kw})
+
+
+@pytest.mark.parametrize("stage", ["part_detector", "joint"])
+def test_export_equals_pytorch(tmp_path: Path, stage: str) -> None:
+    import onnxruntime as ort
+
+    ckpt = tiny_checkpoint(tmp_path / f"{stage}.ckpt", stage)
+    out = tmp_path / "export"
+    info = export_run(_cfg(ckpt, out))
+    assert {p.name for p in out.iterdir()} == {"model.ts", "model.onnx", "export.json"}
+    meta = json.loads((out / "export.json").read_text())
+    assert meta["input_size"] == [64, 64] and meta["stride"] == [4.0, 4.0]
+    assert meta["joints"][0] == "r_ankle" and len(meta["joints"]) == 14
+    assert meta["stage"] == stage and info["files"] == {"torchscript": "model.ts", "onnx": "model.onnx"}
+    assert meta["verification"]["torchscript_max_abs"] <= 1e-4
+    assert meta["verification"]["onnx_max_abs"] <= 1e-4
+    assert meta["verification"]["ambiguous_joints"] == 0  # so every keypoint was compared
+
+    # Independently: fresh input, batch size 1 (traced with 2), both files vs PyTorch.
+    module = load_module(ckpt)
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(7))
+    with torch.inference_mode():
+        kps, scores = KeypointModel(module, "direct")(image)
+        fft_kps, _ = module.decode(module.heatmaps(image))  # the training-time path
+    ts_kps, ts_scores = torch.jit.load(str(out / "model.ts"))(image)
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_kps, onnx_scores = session.run(None, {"image": image.numpy()})
+    assert kps.shape == (1, 14, 2) and scores.shape == (1, 14)
+    torch.testing.assert_close(ts_kps, kps, atol=1e-4, rtol=0)
+    torch.testing.assert_close(ts_scores, scores, atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.from_numpy(onnx_kps), kps, atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.from_numpy(onnx_scores), scores, atol=1e-4, rtol=0)
+    torch.testing.assert_close(fft_kps, kps, atol=1e-3, rtol=0)  # direct == FFT messages
+    if stage == "joint":
+        assert meta["spatial_method"] == "direct"
+        assert meta["verification"]["direct_vs_fft_max_abs"] <= 1e-3
+
+
+def test_export_rejects_bad_options(tmp_path: Path) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "pd.ckpt", "part_detector")
+    with pytest.raises(ValueError, match="format"):
+        export_run(_cfg(ckpt, tmp_path / "o", format="tflite"))
+    with pytest.raises(ValueError, match="rfft"):
+        export_run(_cfg(ckpt, tmp_path / "o", format="onnx", spatial_method="fft"))
+    with pytest.raises(ValueError, match="opset"):
+        export_run(_cfg(ckpt, tmp_path / "o", opset=13))
+
+
+def test_export_cli_bad_checkpoint_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The Hydra entry point itself (in-process: a subprocess would cost seconds of imports)."""
+    from posehybrid.export import main
+
+    bad = tmp_path / "not_a.ckpt"
+    bad.write_bytes(b"garbage")
+    argv = ["export", f"ckpt={bad}", f"output={tmp_path / 'o'}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if line.startswith("export:")]
+    assert len(lines) == 1 and lines[0].startswith("export: error:") and str(bad) in lines[0]
+    assert "Traceback" not in err
