@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from posehybrid.pipeline import resolve_upstream
 from posehybrid.utils.io import atomic_write_json
 from posehybrid.utils.loggers import finalize_loggers, log_run_config
+from posehybrid.utils.runs import unfinished_runs
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,24 @@ def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.Ligh
 
 
 def resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
-    if cfg.get("ckpt_path"):
-        return str(cfg.ckpt_path)
-    if cfg.get("resume") == "auto":
-        last = output_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.is_file() else None
-    return cfg.get("resume")
+    """The checkpoint to resume from: ``ckpt_path=PATH``, or ``resume=auto`` / ``ckpt_path=last``
+    (this stage's newest run in the experiment that saved ``last.ckpt`` but never finished)."""
+    wanted = cfg.get("ckpt_path") or cfg.get("resume")
+    if not wanted:
+        return None
+    if str(wanted) in ("auto", "last"):
+        for run in reversed(unfinished_runs(cfg.paths.experiment_dir, cfg.stage.name)):
+            if run.resolve() != output_dir.resolve():
+                last = run / "checkpoints" / "last.ckpt"
+                log.info("resuming stage %s from %s", cfg.stage.name, last)
+                return str(last)
+        log.info(
+            "resume=%s: no unfinished %s run to resume; starting fresh", wanted, cfg.stage.name
+        )
+        return None
+    if not Path(wanted).is_file():
+        raise FileNotFoundError(f"ckpt_path/resume={wanted}: no such checkpoint file")
+    return str(wanted)
 
 
 def run_stage(cfg: DictConfig) -> dict[str, Any]:
@@ -93,8 +106,9 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log_run_config(loggers, cfg)
 
+    resume = resume_path(cfg, output_dir)
     fit_started = time.time()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path(cfg, output_dir))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     fit_seconds = time.time() - fit_started
     if trainer.interrupted:
         raise RuntimeError(
@@ -115,6 +129,7 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
         "epoch_seconds": fit_seconds / epochs,
         "best_checkpoint": best,
         "init": OmegaConf.to_container(cfg.stage.init, resolve=True),
+        "resumed_from": resume,
         "curve": module.test_curve,
     }
     atomic_write_json(output_dir / "metrics.json", metrics)

@@ -40,3 +40,16 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def unfinished_runs(experiment_dir: str | Path, stage: str) -> list[Path]:
+    """Runs of ``stage`` that saved ``last.ckpt`` but never wrote metrics.json, oldest first."""
+    base = Path(experiment_dir) / stage
+    if not base.is_dir():
+        return []
+    runs = [
+        p.parent.parent
+        for p in base.glob("*/checkpoints/last.ckpt")
+        if not (p.parent.parent / "metrics.json").is_file()
+    ]
+    return sorted(runs, key=lambda p: (p / "checkpoints" / "last.ckpt").stat().st_mtime)
