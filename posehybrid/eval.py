@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
-from posehybrid.inference import TTA, pick_device, predict_batch, resolve_user_path
+from posehybrid.inference import TTA, pick_device, predict_batch, progress_bar, resolve_user_path
 from posehybrid.utils.runs import run_dir_of
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -78,12 +78,15 @@ def evaluate(
 ) -> dict[str, torch.Tensor]:
     """Predict the whole loader: pred/gt (N,J,2) original px, mask (N,J) bool, index (N,)."""
     out: dict[str, list[torch.Tensor]] = {"pred": [], "gt": [], "mask": [], "index": []}
-    for batch in loader:
-        pred, _ = predict_batch(module, batch["image"].to(device), batch["inv_affine"], tta)
-        out["pred"].append(pred)
-        out["gt"].append(batch["keypoints_orig"])
-        out["mask"].append(batch["annotated"])
-        out["index"].append(batch["index"])
+    with progress_bar(len(loader)) as progress:
+        task = progress.add_task("eval", total=len(loader))
+        for batch in loader:
+            pred, _ = predict_batch(module, batch["image"].to(device), batch["inv_affine"], tta)
+            out["pred"].append(pred)
+            out["gt"].append(batch["keypoints_orig"])
+            out["mask"].append(batch["annotated"])
+            out["index"].append(batch["index"])
+            progress.advance(task)
     return {k: torch.cat(v) for k, v in out.items()}
 
 
@@ -159,7 +162,7 @@ def example_figure(
                 image, affine, size, res["pred"][r].numpy(), res["gt"][r].numpy(), js,
                 mask[r].numpy(),
             )  # fmt: skip
-            out.append((tile, f"{Path(rec.image_path).name}  err {float(err[r]):.2f}"))
+            out.append((tile, f"{Path(rec.image_path).name}: err {float(err[r]):.2f} x torso"))
         return out
 
     k = min(k, len(order))

@@ -86,7 +86,9 @@ def decisive(maps: dict[str, torch.Tensor], gap: float = 1e-4) -> torch.Tensor:
     return (top[..., 0] - top[..., 1]) > gap
 
 
-def max_diff(got: tuple[torch.Tensor, ...], want: tuple[torch.Tensor, ...], keep: torch.Tensor) -> float:
+def max_diff(
+    got: tuple[torch.Tensor, ...], want: tuple[torch.Tensor, ...], keep: torch.Tensor
+) -> float:
     """Max |difference| over keypoints of decisive joints (``keep`` (B,J)) and all scores."""
     kps = (torch.as_tensor(got[0]) - want[0]).abs().amax(dim=-1)[keep]
     scores = (torch.as_tensor(got[1]) - want[1]).abs()
@@ -155,6 +157,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError(f"spatial_method must be direct or fft, got {method!r}")
     if method == "fft" and "onnx" in FORMATS[fmt]:
         raise ValueError("spatial_method=fft cannot be exported to ONNX (no rfft); use direct")
+    if "onnx" in FORMATS[fmt]:
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "format=onnx needs onnx and onnxruntime: pip install -e '.[onnx]'"
+            ) from None
     ckpt = resolve_user_path(cfg.ckpt)
     module = load_module(ckpt)
     out_dir = resolve_user_path(cfg.output) if cfg.get("output") else None
@@ -181,7 +191,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             path = out_dir / "model.ts"
             export_torchscript(model, example, path)
             got = torch.jit.load(str(path))(check)
-            verification["torchscript_max_abs"] = _check("torchscript", max_diff(got, expected, keep), tolerance)
+            verification["torchscript_max_abs"] = _check(
+                "torchscript", max_diff(got, expected, keep), tolerance
+            )
             files["torchscript"] = path.name
         if "onnx" in FORMATS[fmt]:
             path = out_dir / "model.onnx"

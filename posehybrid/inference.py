@@ -175,6 +175,32 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[i : i + size]
 
 
+def progress_bar(total: int):
+    """A rich progress bar on stderr (stdout stays machine-readable); shown on terminals only.
+
+    Use ``with progress_bar(n) as p: task = p.add_task("name", total=n); p.advance(task)``;
+    ``p.console.print`` writes messages above the bar.
+    """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=total <= 1 or not console.is_terminal,
+    )
+
+
 def pick_device(name: str | None) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; anything else is passed to torch."""
     if name in (None, "auto"):

@@ -13,7 +13,7 @@ import numpy as np
 
 from posehybrid.data.draw import draw_skeleton
 from posehybrid.data.skeleton import JointSet
-from posehybrid.data.transforms import apply_affine, prescale
+from posehybrid.data.transforms import apply_affine, prescale, to3x3
 from posehybrid.utils.io import atomic_write
 
 
@@ -49,7 +49,10 @@ def plot_pck_curve(
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    pct = lambda vs: [np.nan if v is None else 100.0 * v for v in vs]  # noqa: E731
+
+    def pct(values: Sequence[float | None]) -> list[float]:
+        return [np.nan if v is None else 100.0 * v for v in values]
+
     for part, values in parts.items():
         ax.plot(thresholds, pct(values), marker=".", markersize=3, label=part)
     ax.plot(thresholds, pct(pooled), "k--", linewidth=2, label="all joints")
@@ -83,9 +86,8 @@ def example_tile(
         pred, gt: (J,2) original px. mask: (J,) joints with ground truth.
     """
     small, stored = prescale(image, display_affine, margin=1.0)  # area-filter big frames
-    warp = (np.vstack([display_affine, [0, 0, 1]]) @ np.linalg.inv(np.vstack([stored, [0, 0, 1]])))[
-        :2
-    ]
+    # One resample of the prescaled copy: tile = display_affine o stored^-1.
+    warp = (to3x3(display_affine) @ np.linalg.inv(to3x3(stored)))[:2]
     tile = cv2.warpAffine(small, warp, (size, size), flags=cv2.INTER_LINEAR)
     tile = draw_skeleton(tile, apply_affine(display_affine, pred), joint_set)
     g = apply_affine(display_affine, gt)

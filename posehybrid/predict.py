@@ -39,6 +39,7 @@ from posehybrid.inference import (
     letterbox,
     pick_device,
     predict_batch,
+    progress_bar,
     resolve_user_path,
     to_batch,
 )
@@ -100,21 +101,6 @@ def prediction_json(
     }
 
 
-def _progress(total: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=total <= 1 or not console.is_terminal,
-    )
-
-
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Predict every input image; returns the summary (``failed`` names unreadable files)."""
     from posehybrid.data.draw import draw_skeleton, save_image
@@ -146,7 +132,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     input_size = module.codec.input_size
     failed: list[str] = []
     written = 0
-    with _progress(len(files)) as progress:
+    with progress_bar(len(files)) as progress:
         task = progress.add_task("predict", total=len(files))
         for group in chunks(files, batch_size):
             loaded = []
@@ -173,7 +159,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             for k, (path, image, _, _) in enumerate(loaded):
                 h, w = image.shape[:2]
                 stem = stems[path]
-                record = prediction_json(path.name, (w, h), kps[k].numpy(), scores[k].numpy(), module)
+                record = prediction_json(
+                    path.name, (w, h), kps[k].numpy(), scores[k].numpy(), module
+                )
                 atomic_write_json(out_dir / f"{stem}.json", record)
                 if cfg.overlay:
                     overlay = draw_skeleton(image, kps[k].numpy(), module.joint_set)

@@ -31,7 +31,9 @@ def tiny_model_cfg(joints: int = 14, size: int = 64) -> dict:
     return OmegaConf.to_container(cfg.model, resolve=True)
 
 
-def tiny_checkpoint(path: Path, stage: str = "joint", joint_set: str = "lsp", seed: int = 0) -> Path:
+def tiny_checkpoint(
+    path: Path, stage: str = "joint", joint_set: str = "lsp", seed: int = 0
+) -> Path:
     """A checkpoint of ``stage`` as training writes it (state_dict + posehybrid block)."""
     torch.manual_seed(seed)
     joints = 14 if joint_set == "lsp" else 11
@@ -70,7 +72,10 @@ def test_export_equals_pytorch(tmp_path: Path, stage: str) -> None:
     meta = json.loads((out / "export.json").read_text())
     assert meta["input_size"] == [64, 64] and meta["stride"] == [4.0, 4.0]
     assert meta["joints"][0] == "r_ankle" and len(meta["joints"]) == 14
-    assert meta["stage"] == stage and info["files"] == {"torchscript": "model.ts", "onnx": "model.onnx"}
+    assert meta["stage"] == stage and info["files"] == {
+        "torchscript": "model.ts",
+        "onnx": "model.onnx",
+    }
     assert meta["verification"]["torchscript_max_abs"] <= 1e-4
     assert meta["verification"]["onnx_max_abs"] <= 1e-4
     assert meta["verification"]["ambiguous_joints"] == 0  # so every keypoint was compared
