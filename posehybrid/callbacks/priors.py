@@ -11,20 +11,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from posehybrid.callbacks.media import SavePng, caption, colourise, publish_image, run_dir
-from posehybrid.data.draw import image_grid, save_image
+from posehybrid.callbacks.media import (
+    SavePng,
+    caption,
+    colourise,
+    publish_image,
+    run_dir,
+    write_png,
+    zoom,
+)
+from posehybrid.data.draw import image_grid
 
 
 def _short(name: str) -> str:
-    """``l_shoulder`` -> ``l_sho``: edge labels must fit a 64-px panel."""
+    """``l_shoulder`` -> ``Lsho``, ``head_top`` -> ``head``: edge labels must fit a panel (and a
+    lower-case ``l`` reads as ``|`` in OpenCV's font)."""
     side, _, rest = name.partition("_")
-    return f"{side}_{rest[:3]}" if rest and len(side) == 1 else name[:5]
+    if rest and side in ("l", "r"):
+        return f"{side.upper()}{rest[:3]}"
+    return name[:4]
 
 
 def render_priors(
@@ -34,7 +44,7 @@ def render_priors(
     include_self: bool = False,
     max_edges: int = 64,
     ncols: int = 8,
-    zoom: int = 2,
+    factor: int = 2,
     gamma: float = 0.5,
 ) -> np.ndarray:
     """(E, K, K) probability-space kernels -> one RGB grid, one captioned panel per edge.
@@ -52,15 +62,13 @@ def render_priors(
         if len(panels) >= max_edges:
             break
         m = k[e] / max(float(k[e].max()), 1e-12)
-        img = colourise(m**gamma, cv2.COLORMAP_VIRIDIS)
-        size = img.shape[1] * zoom
-        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_NEAREST)
+        img = zoom(colourise(m**gamma, "viridis"), factor)
         label = (
             f"{_short(joint_names[a])}|{_short(joint_names[v])}" if joint_names else f"{a}|{v}"
         )
         panels.append(caption(img, label))
     if not panels:  # a self-edges-only graph: show them rather than nothing
-        return render_priors(kernels, edges, joint_names, True, max_edges, ncols, zoom, gamma)
+        return render_priors(kernels, edges, joint_names, True, max_edges, ncols, factor, gamma)
     return image_grid(panels, ncols=ncols)
 
 
@@ -103,7 +111,7 @@ class PriorsCallback(Callback):
         grid = self._render(pl_module)
         if grid is not None:
             path = run_dir(trainer, self.dirpath) / "priors_init.png"
-            self.written.append(save_image(path, grid))
+            self.written.append(write_png(path, grid))
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:

@@ -1,0 +1,256 @@
+"""``python -m posehybrid.compare [DIR ...]``: compare finished runs side by side.
+
+Gathers every run under the given directories (default ``outputs/``): a run is a folder with
+``metrics.json``, plus ``.hydra/config.yaml`` and ``.hydra/overrides.yaml`` when Hydra wrote
+them. Prints one row per run: experiment, stage, the overrides whose values DIFFER between the
+runs, PCK@0.1, PCK@0.2, the main parts at 0.2 and wall time; writes an overlay of the test PCK
+curves to ``compare_curves.png`` (in the first directory, or ``--out``).
+
+    make compare
+    make compare ARGS='outputs/sweep_spatial --format markdown'
+    python -m posehybrid.compare outputs/a outputs/b --out /tmp/curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from posehybrid.utils.io import atomic_write_bytes
+
+STAGE_ORDER = {"part_detector": 0, "spatial": 1, "joint": 2}
+MAIN_PARTS = ("wrist", "elbow", "knee", "ankle")
+# Never a difference worth a column: names the row already, machine paths, bookkeeping.
+IGNORED_PREFIXES = (
+    "stage.init.",
+    "paths.",
+    "hydra.",
+    "logger",
+    "callbacks",
+    "ckpt_path",
+    "resume",
+    "threads",
+    "auto_upstream",
+)
+IGNORED_KEYS = {"name", "stage"}
+
+
+@dataclass
+class Run:
+    """One finished run: its directory, ``metrics.json`` and Hydra record."""
+
+    path: Path
+    metrics: dict[str, Any]
+    config: Any = None  # DictConfig of .hydra/config.yaml (unresolved), or None
+    overrides: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def experiment(self) -> str:
+        return str(self.metrics.get("experiment") or self.select("name") or "-")
+
+    @property
+    def stage(self) -> str:
+        return str(self.metrics.get("stage") or self.select("stage.name") or "-")
+
+    def select(self, key: str) -> Any:
+        if self.config is None:
+            return None
+        return OmegaConf.select(self.config, key, throw_on_resolution_failure=False)
+
+    def value(self, key: str) -> str:
+        """The run's value of an override key: group choice, config value, or the override."""
+        if key in self.choices:
+            return str(self.choices[key])
+        v = self.select(key)
+        if v is None or OmegaConf.is_config(v):
+            v = self.overrides.get(key)
+        return "-" if v is None else str(v)
+
+
+def _load_yaml(path: Path) -> Any:
+    return OmegaConf.load(path) if path.is_file() else None
+
+
+def load_run(run_dir: Path) -> Run | None:
+    """A :class:`Run` for ``run_dir``, or None when it has no usable ``metrics.json``."""
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict) or "pck@0.2" not in metrics:
+        return None
+    hydra_dir = run_dir / ".hydra"
+    overrides: dict[str, str] = {}
+    for item in _load_yaml(hydra_dir / "overrides.yaml") or []:
+        key, sep, value = str(item).lstrip("+~").partition("=")
+        if sep:
+            overrides[key] = value
+    hydra_cfg = _load_yaml(hydra_dir / "hydra.yaml")
+    choices = {}
+    if hydra_cfg is not None:
+        raw = OmegaConf.select(hydra_cfg, "hydra.runtime.choices") or {}
+        choices = {k: str(v) for k, v in raw.items() if not str(k).startswith("hydra/")}
+    return Run(run_dir, metrics, _load_yaml(hydra_dir / "config.yaml"), overrides, choices)
+
+
+def gather(dirs: Sequence[str | Path]) -> list[Run]:
+    """All runs below ``dirs`` (recursively), ordered by experiment, stage, then path."""
+    runs: dict[Path, Run] = {}
+    for d in dirs:
+        base = Path(d)
+        candidates = [base / "metrics.json"] if (base / "metrics.json").is_file() else []
+        candidates += sorted(base.rglob("*/metrics.json")) if base.is_dir() else []
+        for m in candidates:
+            run = load_run(m.parent)
+            if run is not None:
+                runs.setdefault(m.parent.resolve(), run)
+    return sorted(
+        runs.values(), key=lambda r: (r.experiment, STAGE_ORDER.get(r.stage, 9), str(r.path))
+    )
+
+
+def differing_keys(runs: Sequence[Run]) -> list[str]:
+    """Override keys (any run's) whose values are not the same in every run."""
+    keys: list[str] = []
+    for r in runs:
+        for k in r.overrides:
+            if k not in keys and k not in IGNORED_KEYS and not k.startswith(IGNORED_PREFIXES):
+                keys.append(k)
+    return [k for k in keys if len({r.value(k) for r in runs}) > 1]
+
+
+def _short_labels(keys: Sequence[str]) -> list[str]:
+    """Last key component, unless two keys would then look the same."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return [s if last.count(s) == 1 else k for k, s in zip(keys, last, strict=True)]
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"
+
+
+def table(runs: Sequence[Run], root: Path | None = None) -> tuple[list[str], list[list[str]]]:
+    """(column names, rows of strings) for :func:`markdown` / :func:`print_rich`."""
+    keys = differing_keys(runs)
+    parts = [p for p in MAIN_PARTS if any(p in (r.metrics.get("parts@0.2") or {}) for r in runs)]
+    if not parts:  # another joint set: its first few parts
+        parts = list((runs[0].metrics.get("parts@0.2") or {}) if runs else [])[:4]
+    columns = ["experiment", "stage", *_short_labels(keys), "PCK@0.1", "PCK@0.2"]
+    columns += [f"{p}@0.2" for p in parts] + ["minutes", "run"]
+    rows = []
+    for r in runs:
+        part_vals = r.metrics.get("parts@0.2") or {}
+        where = r.path
+        if root is not None and r.path.is_relative_to(root):
+            where = r.path.relative_to(root)
+        rows.append(
+            [r.experiment, r.stage, *(r.value(k) for k in keys)]
+            + [_fmt(r.metrics.get("pck@0.1")), _fmt(r.metrics.get("pck@0.2"))]
+            + [_fmt(part_vals.get(p)) for p in parts]
+            + [_fmt(r.metrics.get("minutes"), 1), str(where)]
+        )
+    return columns, rows
+
+
+def markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def print_rich(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(show_lines=False)
+    for c in columns:
+        t.add_column(c, justify="right" if c.startswith(("PCK", "minutes")) or "@" in c else "left")
+    for row in rows:
+        t.add_row(*row)
+    # Wide enough for every cell: a squeezed table truncates the values being compared.
+    needed = sum(max(len(c), *(len(r[i]) for r in rows)) + 3 for i, c in enumerate(columns)) + 1
+    console = Console()
+    console.width = max(console.width, needed)
+    console.print(t)
+
+
+def curve_label(run: Run, keys: Sequence[str]) -> str:
+    extra = ",".join(f"{k.rsplit('.', 1)[-1]}={run.value(k)}" for k in keys)
+    return f"{run.experiment}/{run.stage}" + (f" [{extra}]" if extra else "")
+
+
+def plot_curves(runs: Sequence[Run], path: str | Path) -> Path | None:
+    """Overlay the runs' test PCK curves (pooled over joints); written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = differing_keys(runs)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    drawn = 0
+    for r in runs:
+        curve = r.metrics.get("curve") or {}
+        xs, ys = curve.get("thresholds"), curve.get("total")
+        if not xs or not ys:
+            continue
+        pts = [(x, y) for x, y in zip(xs, ys, strict=False) if y is not None]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker=".", label=curve_label(r, keys))
+            drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set(xlabel="normalised distance α", ylabel="PCK (test)", ylim=(0, 1), title="PCK curves")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m posehybrid.compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dirs", nargs="*", help="run/experiment/sweep folders (default: outputs)")
+    parser.add_argument("--out", help="curve plot path (default: <first dir>/compare_curves.png)")
+    parser.add_argument("--format", choices=("auto", "rich", "markdown"), default="auto",
+                        help="auto: rich on a terminal, markdown otherwise")
+    args = parser.parse_args(argv)
+    dirs = [Path(d) for d in args.dirs] or [Path("outputs")]
+    missing = [str(d) for d in dirs if not d.exists()]
+    if missing:
+        print(f"compare: no such directory: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    runs = gather(dirs)
+    if not runs:
+        print(f"compare: no finished runs (metrics.json) under {', '.join(map(str, dirs))}",
+              file=sys.stderr)
+        return 1
+    root = dirs[0].resolve() if len(dirs) == 1 and dirs[0].is_dir() else None
+    columns, rows = table(runs, root)
+    fmt = args.format
+    if fmt == "rich" or (fmt == "auto" and sys.stdout.isatty()):
+        print_rich(columns, rows)
+    else:
+        print(markdown(columns, rows), end="")
+    base = dirs[0] if dirs[0].is_dir() else dirs[0].parent
+    out = plot_curves(runs, Path(args.out) if args.out else base / "compare_curves.png")
+    if out is not None:
+        print(f"PCK curves: {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

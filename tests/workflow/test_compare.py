@@ -1,0 +1,90 @@
+"""``python -m posehybrid.compare``: one row per run, only the overrides that differ, and an
+overlay of the PCK curves."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from posehybrid.compare import differing_keys, gather, main, markdown, table
+from tests.workflow.conftest import REPO, TinyPipeline
+
+
+def test_gathers_the_pipeline_in_stage_order(tiny_pipeline: TinyPipeline) -> None:
+    runs = gather([tiny_pipeline.log_dir])
+    assert [r.stage for r in runs] == ["part_detector", "spatial", "joint"]
+    assert {r.experiment for r in runs} == {"tiny"}
+    # same overrides everywhere: no override column
+    assert differing_keys(runs) == []
+    columns, rows = table(runs)
+    assert columns[:4] == ["experiment", "stage", "PCK@0.1", "PCK@0.2"]
+    assert {"wrist@0.2", "ankle@0.2", "minutes"} <= set(columns)
+    assert rows[0][3] == f"{runs[0].metrics['pck@0.2']:.3f}"
+
+
+def _variant(src: Path, dst: Path, key: str, value: str) -> Path:
+    """A copy of run ``src`` whose overrides and config say ``key=value``."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("wandb", "checkpoints", "*.png"))
+    ov_path = dst / ".hydra" / "overrides.yaml"
+    overrides = [o for o in yaml.safe_load(ov_path.read_text()) if not o.startswith(key + "=")]
+    ov_path.write_text(yaml.safe_dump([*overrides, f"{key}={value}"]))
+    cfg_path = dst / ".hydra" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    node = cfg
+    *parents, leaf = key.split(".")
+    for p in parents:
+        node = node[p]
+    node[leaf] = yaml.safe_load(value)
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    return dst
+
+
+def test_only_differing_overrides_become_columns(
+    tiny_pipeline: TinyPipeline, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    spatial = tiny_pipeline.run("spatial")
+    a = _variant(spatial, tmp_path / "sweep" / "0", "model.spatial_graph.mode", "tree")
+    b = _variant(spatial, tmp_path / "sweep" / "1", "model.spatial_graph.mode", "full")
+    # an override only one run has still counts: the other run's config supplies its value
+    _variant(b, tmp_path / "sweep" / "2", "stage.module.optimizer.lr", "0.01")
+    runs = gather([tmp_path / "sweep"])
+    assert differing_keys(runs) == ["model.spatial_graph.mode", "stage.module.optimizer.lr"]
+    columns, rows = table(runs)
+    assert columns[2:4] == ["mode", "lr"]
+    assert [r[2:4] for r in rows] == [["tree", "0.003"], ["full", "0.003"], ["full", "0.01"]]
+    assert a.name == "0"
+
+    assert main([str(tmp_path / "sweep"), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("| experiment | stage | mode | lr |")
+    assert len(out.splitlines()) == 2 + 3
+    png = tmp_path / "sweep" / "compare_curves.png"
+    assert Image.open(png).size[0] > 300
+    assert not list(png.parent.glob(".compare_curves*"))  # atomic write leaves no temp file
+
+
+def test_markdown_table_shape() -> None:
+    text = markdown(["a", "b"], [["1", "2"], ["3", "4"]])
+    assert text == "| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n"
+
+
+def test_cli(tiny_pipeline: TinyPipeline, tmp_path: Path) -> None:
+    out = tmp_path / "curves.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "posehybrid.compare", str(tiny_pipeline.experiment_dir),
+         "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env=tiny_pipeline.env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("| tiny |") == 3 and out.is_file()
+    missing = subprocess.run(
+        [sys.executable, "-m", "posehybrid.compare", str(tmp_path / "nope")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert missing.returncode == 2 and "no such directory" in missing.stderr
