@@ -13,7 +13,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from posehybrid.pipeline import resolve_upstream
 from posehybrid.utils.io import atomic_write_json
@@ -96,6 +96,11 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
     resolve_upstream(cfg)
     started = time.time()  # after upstream: a stage's minutes are its own
 
+    if cfg.stage.get("cache_heatmaps"):
+        # Cached detector maps are only valid for un-augmented images (design §4, paper).
+        with open_dict(cfg):
+            cfg.data.augment.enabled = False
+        log.info("stage.cache_heatmaps=true: training augmentation turned off")
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")

@@ -91,13 +91,19 @@ class PoseModule(pl.LightningModule):
         """The stage's training loss on the output of :meth:`heatmaps`."""
         raise NotImplementedError
 
+    def batch_heatmaps(self, batch: dict[str, torch.Tensor], split: str) -> dict[str, torch.Tensor]:
+        """:meth:`heatmaps` for a batch of ``split``; a hook so stages can cache work."""
+        return self.heatmaps(batch["image"])
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self.heatmaps(batch["image"]), batch)
+        loss = self.loss(self.batch_heatmaps(batch, "train"), batch)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         return loss
 
-    def _eval_step(self, batch: dict[str, torch.Tensor], metric: PCK) -> dict[str, torch.Tensor]:
-        maps = self.heatmaps(batch["image"])
+    def _eval_step(
+        self, batch: dict[str, torch.Tensor], metric: PCK, split: str
+    ) -> dict[str, torch.Tensor]:
+        maps = self.batch_heatmaps(batch, split)
         coords, _ = self.decode(maps)
         metric.update(
             to_original(coords, batch["inv_affine"]), batch["keypoints_orig"], batch["annotated"]
@@ -105,11 +111,11 @@ class PoseModule(pl.LightningModule):
         return maps
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        maps = self._eval_step(batch, self.val_pck)
+        maps = self._eval_step(batch, self.val_pck, "val")
         self.log("val/loss", self.loss(maps, batch), on_epoch=True, on_step=False)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, self.test_pck)
+        self._eval_step(batch, self.test_pck, "test")
 
     def _log_summary(self, prefix: str, summary: dict[str, Any]) -> None:
         def num(v: float | None) -> float:

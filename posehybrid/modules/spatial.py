@@ -28,6 +28,9 @@ class SpatialModule(PoseModule):
         loss: ``(logits, target, weight) -> loss`` (default: spatial cross-entropy).
         decode: ``{"method": "argmax"|"soft_argmax", "refine_with_detector": bool}``.
         edges: the (A, v) edge list; by default built from ``model_cfg["spatial_graph"]``.
+        cache_heatmaps: keep the frozen detector's train/val heat-maps in memory after their
+            first epoch, as the paper stored them (needs un-augmented training data: the
+            training entry point turns augmentation off when this is set).
     """
 
     stage_name = "spatial"
@@ -40,6 +43,7 @@ class SpatialModule(PoseModule):
         loss: LossFn | None = None,
         decode: dict[str, Any] | None = None,
         edges: list[tuple[int, int]] | None = None,
+        cache_heatmaps: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -59,6 +63,8 @@ class SpatialModule(PoseModule):
             self.model_cfg["spatial"], edges=self.edges, heatmap_size=self.model_cfg["heatmap_size"]
         )
         self.loss_fn: LossFn = loss or spatial_cross_entropy
+        self.cache_heatmaps = cache_heatmaps and not self.train_detector
+        self._cache: dict[str, dict[int, torch.Tensor]] = {}
         self.decode_cfg = {"method": "argmax", "refine_with_detector": True, **(decode or {})}
         self._load_init(init or {})
         self._set_detector_trainable(self.train_detector)
@@ -108,6 +114,19 @@ class SpatialModule(PoseModule):
         else:
             with torch.no_grad():
                 e = self.detector(image)
+        return {"detector": e, "spatial": self.spatial(e)}
+
+    def batch_heatmaps(self, batch: dict[str, torch.Tensor], split: str) -> dict[str, torch.Tensor]:
+        if not self.cache_heatmaps or split == "test":
+            return self.heatmaps(batch["image"])
+        cache = self._cache.setdefault(split, {})
+        keys = batch["index"].tolist()
+        if all(k in cache for k in keys):
+            e = torch.stack([cache[k] for k in keys])
+        else:
+            with torch.no_grad():
+                e = self.detector(batch["image"])
+            cache.update(zip(keys, e.detach(), strict=True))
         return {"detector": e, "spatial": self.spatial(e)}
 
     def loss(self, maps: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
