@@ -221,12 +221,19 @@ def plot_curves(runs: Sequence[Run], path: str | Path) -> Path | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m posehybrid.compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m posehybrid.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("dirs", nargs="*", help="run/experiment/sweep folders (default: outputs)")
     parser.add_argument("--out", help="curve plot path (default: <first dir>/compare_curves.png)")
-    parser.add_argument("--format", choices=("auto", "rich", "markdown"), default="auto",
-                        help="auto: rich on a terminal, markdown otherwise")
+    parser.add_argument(
+        "--format",
+        choices=("auto", "rich", "markdown"),
+        default="auto",
+        help="auto: rich on a terminal, markdown otherwise",
+    )
     args = parser.parse_args(argv)
     dirs = [Path(d) for d in args.dirs] or [Path("outputs")]
     missing = [str(d) for d in dirs if not d.exists()]
@@ -235,8 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     runs = gather(dirs)
     if not runs:
-        print(f"compare: no finished runs (metrics.json) under {', '.join(map(str, dirs))}",
-              file=sys.stderr)
+        print(
+            f"compare: no finished runs (metrics.json) under {', '.join(map(str, dirs))}",
+            file=sys.stderr,
+        )
         return 1
     root = dirs[0].resolve() if len(dirs) == 1 and dirs[0].is_dir() else None
     columns, rows = table(runs, root)

@@ -64,8 +64,10 @@ class FiniteLossGuard(Callback):
 
     def _fail(self, trainer: pl.Trainer, module: pl.LightningModule, step: int, value: float):
         last = _checkpoint_dir(trainer) / "last.ckpt"
-        kept = f"the last good checkpoint {last} is kept" if last.is_file() else (
-            "no checkpoint had been saved yet"
+        kept = (
+            f"the last good checkpoint {last} is kept"
+            if last.is_file()
+            else ("no checkpoint had been saved yet")
         )
         raise NonFiniteLossError(
             f"stage {_stage(module)}: the training loss is {value} at global step {step} "

@@ -63,9 +63,7 @@ def render_priors(
             break
         m = k[e] / max(float(k[e].max()), 1e-12)
         img = zoom(colourise(m**gamma, "viridis"), factor)
-        label = (
-            f"{_short(joint_names[a])}|{_short(joint_names[v])}" if joint_names else f"{a}|{v}"
-        )
+        label = f"{_short(joint_names[a])}|{_short(joint_names[v])}" if joint_names else f"{a}|{v}"
         panels.append(caption(img, label))
     if not panels:  # a self-edges-only graph: show them rather than nothing
         return render_priors(kernels, edges, joint_names, True, max_edges, ncols, factor, gamma)

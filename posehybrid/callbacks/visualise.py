@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+
 import lightning.pytorch as pl
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ def fixed_indices(n_items: int, count: int) -> list[int]:
     """``count`` indices spread evenly over ``range(n_items)``: fixed, and not all alike."""
     if n_items <= 0 or count <= 0:
         return []
-    return sorted({int(round(i)) for i in np.linspace(0, n_items - 1, min(count, n_items))})
+    return sorted({round(i) for i in np.linspace(0, n_items - 1, min(count, n_items))})
 
 
 def detector_map(maps: torch.Tensor) -> np.ndarray:
@@ -35,12 +36,15 @@ def detector_map(maps: torch.Tensor) -> np.ndarray:
 
 
 def spatial_map(logits: torch.Tensor) -> np.ndarray:
-    """(J, h, w) log-space spatial output -> (h, w) in [0, 1]: each joint's spatial softmax
-    scaled to peak 1 (so every joint is visible), then the max over joints."""
-    flat = logits.flatten(1).double()
-    p = torch.softmax(flat, dim=1)
-    p = p / p.amax(dim=1, keepdim=True).clamp_min(1e-12)
-    return p.amax(dim=0).reshape(logits.shape[1:]).float().cpu().numpy()
+    """(J, h, w) log-space spatial output -> (h, w) in [0, 1]: the sum over joints of each
+    joint's spatial softmax (where the model puts its joints), scaled to peak 1.
+
+    A sum, not a max of per-joint normalised maps: a joint whose map is still flat would make
+    such a max 1 everywhere; in the sum it only adds a constant.
+    """
+    p = torch.softmax(logits.flatten(1).double(), dim=1).sum(dim=0)
+    p = p / p.max().clamp_min(1e-12)
+    return p.reshape(logits.shape[1:]).float().cpu().numpy()
 
 
 @torch.no_grad()
@@ -67,8 +71,11 @@ def render_predictions(
         annotated = batch["annotated"][i].cpu().numpy()
         row = [
             draw_skeleton(
-                img, batch["keypoints"][i].cpu().numpy(), joint_set,
-                visible=batch["visible"][i].cpu().numpy(), annotated=annotated,
+                img,
+                batch["keypoints"][i].cpu().numpy(),
+                joint_set,
+                visible=batch["visible"][i].cpu().numpy(),
+                annotated=annotated,
             ),
             draw_skeleton(img, coords[i].cpu().numpy(), joint_set),
             overlay(img, detector_map(maps["detector"][i])),

@@ -190,8 +190,15 @@ class PCK(Metric):
                 return i
         raise KeyError(f"PCK threshold {alpha} was not tracked; available: {list(self.alphas)}")
 
-    def _per_joint(self, i: int) -> Tensor:
-        return self.correct[i].double() / self.total.double()
+    def _counts(self) -> tuple[Tensor, Tensor]:
+        """(correct (T, J), total (J,)) as float64, summed over all processes under DDP.
+
+        ``compute()`` syncs by itself; these plain-Python views must too, or each rank would
+        report its own shard (a bug that only shows with ``trainer=ddp``).
+        """
+        local = not self._is_synced  # not already inside a sync (e.g. ``compute``)
+        with self.sync_context(should_sync=local, should_unsync=local):
+            return self.correct.double(), self.total.double()
 
     def summary(self, alphas: Sequence[float] = (0.1, 0.2), detail: float | None = None) -> dict:
         """Plain-Python view in the ``metrics.json`` layout, fractions in 0..1.
@@ -201,11 +208,11 @@ class PCK(Metric):
         values (nothing counted) are ``None`` so the result is valid JSON.
         """
         detail = alphas[-1] if detail is None else detail
-        total = self.total.sum().double()
+        correct, total = self._counts()
         out: dict = {}
         for a in alphas:
-            out[f"pck@{alpha_key(a)}"] = _py(self.correct[self._index(a)].sum().double() / total)
-        per_joint = self._per_joint(self._index(detail))
+            out[f"pck@{alpha_key(a)}"] = _py(correct[self._index(a)].sum() / total.sum())
+        per_joint = correct[self._index(detail)] / total
         key = alpha_key(detail)
         out[f"parts@{key}"] = {
             p: _py(per_joint[idx].nanmean()) for p, idx in self.joint_set.part_indices.items()
@@ -217,8 +224,9 @@ class PCK(Metric):
 
     def curve(self) -> tuple[list[float], list[float | None], dict[str, list[float | None]]]:
         """(thresholds, pooled PCK per threshold, {part: PCK per threshold}), plain Python."""
-        per_joint = self.correct.double() / self.total.double()  # (T, J)
-        pooled = self.correct.sum(dim=1).double() / self.total.sum().double()
+        correct, total = self._counts()
+        per_joint = correct / total  # (T, J)
+        pooled = correct.sum(dim=1) / total.sum()
         parts = {
             p: [_py(v) for v in per_joint[:, idx].nanmean(dim=1)]
             for p, idx in self.joint_set.part_indices.items()

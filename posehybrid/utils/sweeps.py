@@ -97,8 +97,9 @@ def run_guarded(cfg: DictConfig, job: Callable[[DictConfig], float | None]) -> f
         if not in_multirun():
             raise
         path = record_failure(cfg, err)
-        log.error("job failed, the sweep goes on: %s: %s (traceback in %s)",
-                  type(err).__name__, err, path)
+        log.error(
+            "job failed, the sweep goes on: %s: %s (traceback in %s)", type(err).__name__, err, path
+        )
         return None
     finish_wandb(exit_code=0)
     return value

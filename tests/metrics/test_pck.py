@@ -168,3 +168,49 @@ def test_rejects_bad_shapes():
         metric.update(
             torch.zeros(2, 13, 2), torch.zeros(2, 13, 2), torch.ones(2, 13, dtype=torch.bool)
         )
+
+
+def _ddp_worker(rank: int, port: int, data, queue) -> None:
+    """One gloo rank: update on its half, then report the plain-Python views."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        pred, gt, mask = (torch.tensor(x) for x in data)
+        half = slice(0, 17) if rank == 0 else slice(17, None)
+        metric = PCK(LSP, thresholds=ALPHAS)
+        metric.update(pred[half], gt[half], mask[half])
+        queue.put((rank, metric.summary(), metric.curve(), int(metric.total.sum())))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_summary_and_curve_sync_across_gloo_processes(data):
+    """Under DDP every rank must report the *global* figures (states summed), not its shard;
+    and the local states stay local afterwards so accumulation can go on."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_ddp_worker, args=(r, port, data, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    pred, gt, mask = (torch.tensor(x) for x in data)
+    whole = PCK(LSP, thresholds=ALPHAS)
+    whole.update(pred, gt, mask)
+    local_totals = {}
+    for rank, summary, curve, local_total in results:
+        assert summary == whole.summary(), f"rank {rank} reported its shard"
+        assert curve == whole.curve()
+        local_totals[rank] = local_total
+    assert sum(local_totals.values()) == int(whole.total.sum())
+    assert all(0 < t < int(whole.total.sum()) for t in local_totals.values())

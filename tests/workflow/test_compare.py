@@ -77,14 +77,27 @@ def test_markdown_table_shape() -> None:
 def test_cli(tiny_pipeline: TinyPipeline, tmp_path: Path) -> None:
     out = tmp_path / "curves.png"
     proc = subprocess.run(
-        [sys.executable, "-m", "posehybrid.compare", str(tiny_pipeline.experiment_dir),
-         "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=120, env=tiny_pipeline.env,
+        [
+            sys.executable,
+            "-m",
+            "posehybrid.compare",
+            str(tiny_pipeline.experiment_dir),
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=tiny_pipeline.env,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("| tiny |") == 3 and out.is_file()
     missing = subprocess.run(
         [sys.executable, "-m", "posehybrid.compare", str(tmp_path / "nope")],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert missing.returncode == 2 and "no such directory" in missing.stderr

@@ -4,8 +4,8 @@ and the SLURM launcher config.
 The PCK metric's states are sums, so DDP must reproduce the single-process numbers exactly: the
 DDP run's test metrics (of its best checkpoint) are compared with the same checkpoint evaluated
 by single-process jobs, launched as a 2-job multirun through ``hydra/launcher=submitit_local``
-(batch sizes 4 and 8: evaluation must not depend on them either). 16 test images, batch 8:
-each rank gets exactly one full batch, so the DistributedSampler adds no padding duplicates.
+(batch sizes 4 and 8: evaluation must not depend on them either). 16 test images = 8 per rank
+in full batches of 4, so the DistributedSampler adds no padding duplicates.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def ddp_run(tiny_pipeline: TinyPipeline, tmp_path_factory: pytest.TempPathFactor
             f"+stage.init.part_detector={tiny_pipeline.checkpoint('part_detector')}",
             *TINY,
             "trainer.limit_train_batches=1",
+            # 14 train images = 7 per rank: batch 4 (per device) leaves one full batch each
+            "data.batch_size=4",
             *tiny_pipeline.paths(log_dir),
         ],
         tiny_pipeline.env,
@@ -90,10 +92,16 @@ def test_slurm_launcher_config_composes() -> None:
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(
             config_name="train",
-            overrides=["hydra=submitit_slurm", "trainer=ddp", "trainer.devices=4"],
+            overrides=[
+                "hydra=submitit_slurm",
+                "trainer=ddp",
+                "trainer.devices=4",
+                "paths.root_dir=/x",
+            ],
             return_hydra_config=True,
         )
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.tasks_per_node == 4 and launcher.gpus_per_node == 4 and launcher.nodes == 1
-    assert "multirun" in cfg.hydra.sweep.dir  # our sweep layout is kept
+    assert cfg.hydra.sweep.dir.startswith("/x/outputs/default/multirun/")  # our layout is kept
+    assert launcher.submitit_folder.endswith(".submitit/%j")

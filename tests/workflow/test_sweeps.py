@@ -69,7 +69,9 @@ def test_optuna_two_trials(tiny_pipeline: TinyPipeline, tmp_path: Path) -> None:
     (sweep_dir,) = list((tmp_path / "spatial_optuna" / "multirun").iterdir())
     results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     assert isinstance(results["best_value"], float)
-    assert {"stage.module.optimizer.lr", "model.spatial.kernel_size"} <= results["best_params"].keys()
+    assert {"stage.module.optimizer.lr", "model.spatial.kernel_size"} <= results[
+        "best_params"
+    ].keys()
     jobs = sorted((sweep_dir / "spatial").iterdir())
     assert len(jobs) == 2 and all((j / "metrics.json").is_file() for j in jobs)
 

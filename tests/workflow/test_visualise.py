@@ -34,8 +34,14 @@ def spatial_setup(tiny_pipeline: TinyPipeline):
 def fake_trainer(dm, root: Path, loggers: list, epoch: int = 0) -> SimpleNamespace:
     """What the callbacks read from a Trainer."""
     return SimpleNamespace(
-        sanity_checking=False, is_global_zero=True, current_epoch=epoch, max_epochs=3,
-        global_step=10 * epoch, loggers=loggers, datamodule=dm, default_root_dir=str(root),
+        sanity_checking=False,
+        is_global_zero=True,
+        current_epoch=epoch,
+        max_epochs=3,
+        global_step=10 * epoch,
+        loggers=loggers,
+        datamodule=dm,
+        default_root_dir=str(root),
         val_dataloaders=None,
     )
 

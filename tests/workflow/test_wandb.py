@@ -26,7 +26,11 @@ def leet(args: list[str], run_dir: Path, env: dict[str, str]) -> str:
     assert len(offline) == 1, f"expected one offline W&B run in {run_dir}, found {offline}"
     proc = subprocess.run(
         [WANDB, "leet", "inspect", *args, str(offline[0])],
-        capture_output=True, text=True, env=env, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
     )
     return proc.stdout
 
@@ -61,7 +65,9 @@ def test_offline_run_holds_config_group_job_type_and_summary(
         assert "spatial/priors" in summary
 
     # the run record: group = experiment, job_type = stage
-    records = [json.loads(line) for line in leet(["--json"], run_dir, tiny_pipeline.env).splitlines()]
+    records = [
+        json.loads(line) for line in leet(["--json"], run_dir, tiny_pipeline.env).splitlines()
+    ]
     run = next(r["run"] for r in records if r.get("type") == "run")
     assert run["run_group"] == EXPERIMENT
     assert run["job_type"] == stage

@@ -1,0 +1,139 @@
+"""``lightning_overhead``: training throughput of ``PartDetectorModule`` under the Lightning
+``Trainer`` divided by a plain PyTorch loop over the same module, data and optimizer.
+
+Both sides: ``model=small``, batch 32, the same module instance, Adam(lr=1e-3) created afresh
+per run, and the same in-memory batches (a few distinct ones, cycled) served by one
+``DataLoader(batch_size=None)``. The plain loop calls ``module.heatmaps`` + ``module.loss``
+(no ``self.log``: it needs a Trainer); Lightning runs the module's real ``training_step``, which
+logs ``train/loss`` with ``on_step=True, on_epoch=True``. On the CPU that log is a detached
+tensor kept for the epoch mean, not a host sync, so it is part of the overhead measured here.
+
+Timing: from the start of step ``warmup`` to the end of step ``warmup + steps - 1`` on both
+sides (Lightning: a callback's ``on_train_batch_start``/``on_train_batch_end``), so Trainer
+set-up, the first steps (Adam state, oneDNN primitives) and teardown are excluded. Runs
+alternate, in ABBA order, and the figure is the median of the per-repeat ratios.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import warnings
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader
+
+from benchmarks.common import Settings, figure, load_avg, num_threads, ratios
+from benchmarks.detector import sized_cfg
+from posehybrid.modules.part_detector import PartDetectorModule
+
+
+class _StepTimer(pl.Callback):
+    """Wall clock from the start of batch ``first`` to the end of batch ``last``."""
+
+    def __init__(self, first: int, last: int) -> None:
+        self.first, self.last = first, last
+        self.start = self.end = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # type: ignore[override]
+        if batch_idx == self.first:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[override]
+        if batch_idx == self.last:
+            self.end = time.perf_counter()
+
+
+def make_batches(cfg: dict[str, Any], batch: int, n: int, distinct: int = 4) -> list[dict]:
+    """``n`` batches (``distinct`` different ones, cycled) with the training keys."""
+    gen = torch.Generator().manual_seed(0)
+    (w, h), (mw, mh) = cfg["input_size"], cfg["heatmap_size"]
+    j = int(cfg["part_detector"]["num_joints"])
+    pool = [
+        {
+            "image": torch.rand(batch, 3, h, w, generator=gen),
+            "heatmaps": torch.rand(batch, j, mh, mw, generator=gen),
+            "target_weight": torch.ones(batch, j),
+        }
+        for _ in range(distinct)
+    ]
+    return [pool[i % distinct] for i in range(n)]
+
+
+def plain_run(module: PartDetectorModule, loader: DataLoader, warmup: int, steps: int) -> float:
+    """Seconds for ``steps`` plain steps after ``warmup`` untimed ones."""
+    opt = torch.optim.Adam(module.parameters(), lr=1e-3)
+    module.train()
+    start = 0.0
+    for i, batch in enumerate(loader):
+        if i == warmup:
+            start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        module.loss(module.heatmaps(batch["image"]), batch).backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def lightning_run(module: PartDetectorModule, loader: DataLoader, warmup: int, steps: int) -> float:
+    """Seconds for the same steps under ``Trainer.fit`` (one epoch of ``warmup + steps``)."""
+    timer = _StepTimer(warmup, warmup + steps - 1)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        max_steps=warmup + steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[timer],
+    )
+    trainer.fit(module, train_dataloaders=loader)
+    return timer.end - timer.start
+
+
+def run(settings: Settings) -> dict[str, dict[str, Any]]:
+    quick = settings.quick
+    batch, warmup, steps, reps = (4, 1, 2, 2) if quick else (32, 3, 12, 5)
+    cfg = sized_cfg("small", settings, (64, 64) if quick else None)
+    for name in ("lightning.pytorch", "lightning.fabric"):  # "GPU available: ..." banners
+        logging.getLogger(name).setLevel(logging.WARNING)
+    with num_threads(settings.threads), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # num_workers / max_epochs advice
+        load_start = load_avg()
+        torch.manual_seed(0)
+        optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
+        module = PartDetectorModule(joint_set="lsp", model_cfg=cfg, optimizer=optimizer)
+        loader = DataLoader(make_batches(cfg, batch, warmup + steps), batch_size=None)
+        plain: list[float] = []
+        light: list[float] = []
+        for r in range(reps):  # ABBA: drift in machine load hits both sides alike
+            order = (plain_run, lightning_run) if r % 2 == 0 else (lightning_run, plain_run)
+            for fn in order:
+                (plain if fn is plain_run else light).append(fn(module, loader, warmup, steps))
+        config = {
+            "model": "small",
+            "batch": batch,
+            "input_size_wh": cfg["input_size"],
+            "optimizer": "Adam(lr=1e-3)",
+            "data": "in memory, 4 distinct batches cycled, DataLoader(batch_size=None)",
+            "warmup_steps": warmup,
+            "timed_steps": steps,
+            "trainer": "cpu, logger=False, no checkpointing/progress bar/model summary, "
+                       "num_sanity_val_steps=0, limit_val_batches=0",
+            "training_step_logs": "train/loss on_step=True on_epoch=True prog_bar=True",
+            "threads": settings.threads,
+        }  # fmt: skip
+        details = {
+            "plain_img_s": [batch * steps / t for t in plain],
+            "lightning_img_s": [batch * steps / t for t in light],
+            "overhead_ms_per_step": [1e3 * (b - a) / steps for a, b in zip(plain, light, strict=True)],
+        }  # fmt: skip
+        fig = figure(ratios(plain, light), "fraction", config, target=(">=", 0.95),
+                     details=details, load_start=load_start)  # fmt: skip
+    return {"lightning_overhead": fig}
