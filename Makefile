@@ -16,11 +16,11 @@ export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 export HYDRA_FULL_ERROR ?= 0
 
-.PHONY: install train test lint format bench eval predict score export sweep compare ablation data clean help
+.PHONY: install train test lint audit format bench eval predict score export sweep compare ablation data clean help
 
 help:
 	@echo "make train stage=joint|spatial|part_detector [ARGS='data=... model=...']"
-	@echo "make test | lint | format | bench | eval ckpt=PATH | predict ckpt=PATH input=PATH"
+	@echo "make test | lint | audit | format | bench | eval ckpt=PATH | predict ckpt=PATH input=PATH"
 	@echo "make score pred=FILE ARGS='data=lsp data.root=...' | export ckpt=PATH | sweep | compare | ablation"
 
 install: $(STAMP)
@@ -44,6 +44,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) tools/check_notebooks.py
+
+# Known vulnerabilities in the installed dependency set (PyPI advisory data; needs the PyPI JSON
+# API or api.osv.dev: AUDIT_SERVICE=osv). --strict: a dependency that cannot be looked up fails
+# the audit instead of passing silently. Not part of lint: offline machines cannot run it.
+AUDIT_SERVICE ?= pypi
+audit: $(STAMP)
+	$(VENV)/bin/pip-audit --strict --skip-editable --progress-spinner off -s $(AUDIT_SERVICE)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

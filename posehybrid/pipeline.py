@@ -22,6 +22,11 @@ from posehybrid.utils.runs import latest_run, read_metrics, run_dir_of
 
 log = logging.getLogger(__name__)
 
+
+class UpstreamError(RuntimeError):
+    """An upstream stage's training process failed (its own error is on stderr above)."""
+
+
 # Overrides that belong to the downstream run only and must not leak into upstream runs.
 _LOCAL_OVERRIDES = ("stage", "hydra.", "resume", "ckpt_path", "ablation", "hparams_search")
 ABLATION_PARTS = ("wrist", "elbow", "knee", "ankle")
@@ -51,7 +56,7 @@ def train_upstream(cfg: DictConfig, stage: str, extra: list[str] | None = None) 
     log.info("upstream stage %s missing for experiment %r: training it first", stage, cfg.name)
     result = subprocess.run(cmd, check=False)
     if result.returncode != 0:
-        raise RuntimeError(
+        raise UpstreamError(
             f"upstream stage {stage!r} of experiment {cfg.name!r} failed "
             f"(exit {result.returncode}); command: {' '.join(cmd)}"
         )
@@ -67,9 +72,14 @@ def resolve_upstream(cfg: DictConfig) -> None:
     init = cfg.stage.init
     for up in cfg.stage.get("upstream", []):
         if init.get(up):
-            if not Path(init[up]).is_file():
-                raise FileNotFoundError(f"stage.init.{up}={init[up]}: no such checkpoint file")
-            log.info("stage %s: using %s checkpoint %s (given)", cfg.stage.name, up, init[up])
+            given = Path(str(init[up])).expanduser().resolve()  # report what is really read
+            if not given.is_file():
+                raise FileNotFoundError(
+                    f"stage.init.{up}={init[up]}: no such checkpoint file ({given})"
+                )
+            log.info("stage %s: using %s checkpoint %s (given: %s)", cfg.stage.name, up, given,
+                     init[up])  # fmt: skip
+            init[up] = str(given)
             continue
         if cfg.stage.name == "joint" and up == "part_detector":
             continue

@@ -5,41 +5,26 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from posehybrid.pipeline import resolve_upstream
+from posehybrid.utils.checkpoint import expect_checkpoint
 from posehybrid.utils.io import atomic_write_json
 from posehybrid.utils.loggers import finalize_loggers, log_run_config
+from posehybrid.utils.resume import mark_resumed, prepare_wandb_resume, save_wandb_id, was_resumed
 from posehybrid.utils.runs import unfinished_runs
+from posehybrid.utils.validate import check_output_dir, preflight
+
+__all__ = ["check_output_dir", "resume_path", "run_stage"]
 
 log = logging.getLogger(__name__)
-
-MIN_FREE_BYTES = 200 * 1024**2
-
-
-def check_output_dir(path: Path) -> None:
-    """Fail at start-up, not after an hour of training, when outputs cannot be written."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write_test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as err:
-        raise RuntimeError(f"output directory {path} is not writable: {err.strerror}") from None
-    free = shutil.disk_usage(path).free
-    if free < MIN_FREE_BYTES:
-        raise RuntimeError(
-            f"output directory {path}: only {free / 1024**2:.0f} MiB free, "
-            f"need at least {MIN_FREE_BYTES / 1024**2:.0f} MiB for checkpoints"
-        )
 
 
 def set_threads(threads: int | None) -> None:
@@ -68,13 +53,14 @@ def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.Ligh
 
 def resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
     """The checkpoint to resume from: ``ckpt_path=PATH``, or ``resume=auto`` / ``ckpt_path=last``
-    (this stage's newest run in the experiment that saved ``last.ckpt`` but never finished)."""
+    (this stage's newest run in the experiment that saved ``last.ckpt``, never finished, and
+    was not continued by another run already)."""
     wanted = cfg.get("ckpt_path") or cfg.get("resume")
     if not wanted:
         return None
     if str(wanted) in ("auto", "last"):
         for run in reversed(unfinished_runs(cfg.paths.experiment_dir, cfg.stage.name)):
-            if run.resolve() != output_dir.resolve():
+            if run.resolve() != output_dir.resolve() and not was_resumed(run):
                 last = run / "checkpoints" / "last.ckpt"
                 log.info("resuming stage %s from %s", cfg.stage.name, last)
                 return str(last)
@@ -82,15 +68,29 @@ def resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
             "resume=%s: no unfinished %s run to resume; starting fresh", wanted, cfg.stage.name
         )
         return None
-    if not Path(wanted).is_file():
-        raise FileNotFoundError(f"ckpt_path/resume={wanted}: no such checkpoint file")
-    return str(wanted)
+    path = Path(str(wanted)).expanduser().resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"ckpt_path/resume={wanted}: no such checkpoint file ({path})")
+    log.info("resuming stage %s from %s (given: %s)", cfg.stage.name, path, wanted)
+    return str(path)
+
+
+def check_resume(cfg: DictConfig, path: str | None) -> None:
+    """Refuse a resume checkpoint that is unsafe, corrupt, of another stage or joint set, before
+    any data or model is built (CheckpointError names the file and what is wrong)."""
+    if path is None:
+        return
+    stage = get_class(cfg.stage.module._target_).stage_name  # part_detector_control: detector
+    expect_checkpoint(path, (stage,), str(cfg.data.joint_set))
 
 
 def run_stage(cfg: DictConfig) -> dict[str, Any]:
     """Train and test one stage; returns the metrics written to ``metrics.json``."""
     output_dir = Path(cfg.paths.output_dir)
-    check_output_dir(output_dir)
+    preflight(cfg)  # bad config values, unwritable or full output dir: fail now
+    resume = resume_path(cfg, output_dir)
+    check_resume(cfg, resume)
+    prepare_wandb_resume(cfg, resume)  # the W&B logger continues the resumed run's id
     set_threads(cfg.get("threads"))
     pl.seed_everything(cfg.seed, workers=True)
     resolve_upstream(cfg)
@@ -110,8 +110,9 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log_run_config(loggers, cfg)
+    save_wandb_id(loggers, output_dir)
+    mark_resumed(resume, output_dir)  # resume=auto then continues this run, not the old one
 
-    resume = resume_path(cfg, output_dir)
     fit_started = time.time()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     fit_seconds = time.time() - fit_started

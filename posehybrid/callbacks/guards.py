@@ -51,8 +51,9 @@ class FiniteLossGuard(Callback):
         every_n_steps: how often the loss is read on the host. 1 (default) checks each step
             before ``backward``, so a bad step never reaches the weights; on CPU this is free,
             on CUDA it is one host sync per step (the progress bar already does one). With
-            N > 1 the check is a device-side flag, read every N steps and always before a
-            checkpoint is written, so a bad checkpoint is still never saved.
+            N > 1 the check is a device-side flag, read every N steps, before validation and
+            always before a checkpoint is written: the run may train up to N-1 steps past the
+            bad one, but no checkpoint is ever saved from those weights.
     """
 
     def __init__(self, every_n_steps: int = 1) -> None:
@@ -62,7 +63,9 @@ class FiniteLossGuard(Callback):
         self._first_bad: torch.Tensor | None = None  # global step of the first bad loss, or -1
         self._bad_value: torch.Tensor | None = None
 
-    def _fail(self, trainer: pl.Trainer, module: pl.LightningModule, step: int, value: float):
+    def _fail(
+        self, trainer: pl.Trainer, module: pl.LightningModule, step: int, value: float
+    ) -> None:
         last = _checkpoint_dir(trainer) / "last.ckpt"
         kept = (
             f"the last good checkpoint {last} is kept"
@@ -80,7 +83,7 @@ class FiniteLossGuard(Callback):
     ) -> None:
         loss = loss.detach()
         step = trainer.global_step
-        if self.every_n_steps == 1 or loss.device.type == "cpu":
+        if self.every_n_steps == 1:
             value = float(loss.float().sum())
             if not math.isfinite(value):
                 self._fail(trainer, pl_module, step, value)

@@ -31,6 +31,7 @@ from posehybrid.data.sources import (  # re-exported: configs may name either mo
     SyntheticFLICSource,
     SyntheticSource,
 )
+from posehybrid.utils.resume import epoch_sampler
 
 __all__ = [
     "FLICSource",
@@ -209,10 +210,16 @@ class PoseDataModule(L.LightningDataModule):
                 self.batch_size,
             )
             drop_last = False
+        sampler = None
+        if shuffle and getattr(self, "trainer", None) is not None:
+            # Shuffle + augmentation keyed on (seed, epoch, index): a resumed fit replays the
+            # uninterrupted run exactly (posehybrid.utils.resume); None under DDP.
+            sampler = epoch_sampler(ds, self.trainer, self.batch_size)
         return DataLoader(
             ds,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

@@ -20,6 +20,7 @@ from posehybrid.data.transforms import (
     crop_affine,
     prescale,
 )
+from posehybrid.utils.resume import SharedEpoch, sample_rng
 
 TARGET_WEIGHTS = ("visible", "annotated")
 
@@ -46,6 +47,11 @@ class PoseDataset(Dataset):
     visible (J,) bool, annotated (J,) bool, inv_affine (2,3) float32, index () int64. For a
     flipped training sample every per-joint array is in the swapped label order, so
     ``inv_affine @ keypoints == keypoints_orig`` holds for every sample.
+
+    Randomness: with ``seed`` set (the DataModule's training sampler sets it, see
+    ``posehybrid.utils.resume``) every augmentation is drawn from ``sample_rng(seed, epoch,
+    index)``, so a resumed run replays the uninterrupted run's augmentations exactly and the
+    result does not depend on ``num_workers``. Without it, one RNG per process.
     """
 
     def __init__(
@@ -83,6 +89,12 @@ class PoseDataset(Dataset):
         self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._rng: np.random.Generator | None = None
         self._pid: int | None = None
+        self.seed: int | None = None  # set: per-sample RNGs keyed on (seed, epoch, index)
+        self._epoch = SharedEpoch(0)  # shared memory: persistent workers see set_epoch too
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next samples belong to (called by ``EpochSampler``)."""
+        self._epoch.set(epoch)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -141,7 +153,12 @@ class PoseDataset(Dataset):
             self._worker_setup()
         rec = self.records[index]
         image, stored, base = self._load(index)
-        res = self.transform(image, rec.keypoints, base, stored, self._rng)
+        rng = self._rng
+        if self.train and self.seed is not None:
+            rng = sample_rng(self.seed, self._epoch.get(), index)
+            # albumentations keeps its own generator: reseed it from the sample's too.
+            self.transform.seed(int(rng.integers(2**32)))
+        res = self.transform(image, rec.keypoints, base, stored, rng)
         perm = res.perm
         visible = rec.visible[perm]
         annotated = rec.annotated[perm] & np.isfinite(rec.keypoints[perm]).all(axis=1)

@@ -87,8 +87,11 @@ def save_wandb_id(loggers: Sequence[Any], output_dir: str | Path) -> str | None:
 
 
 def mark_resumed(resume_ckpt: str | None, output_dir: str | Path) -> None:
-    """Mark the run that was resumed, so ``resume=auto`` never picks it again once this run
-    (its continuation) has its own ``last.ckpt``."""
+    """Record in the resumed run that ``output_dir`` continues it (call before fitting).
+
+    :func:`was_resumed` only counts the mark once the continuation has a checkpoint of its
+    own, so a continuation killed before its first checkpoint leaves the old run resumable.
+    """
     if not resume_ckpt:
         return
     old = _run_dir_of(resume_ckpt)
@@ -97,8 +100,13 @@ def mark_resumed(resume_ckpt: str | None, output_dir: str | Path) -> None:
 
 
 def was_resumed(run_dir: str | Path) -> bool:
-    """True when another run continued this one (see :func:`mark_resumed`)."""
-    return (Path(run_dir) / RESUMED_MARKER).is_file()
+    """True when another run continued this one and got further (has its own checkpoint), so
+    ``resume=auto`` must not pick this run again."""
+    marker = Path(run_dir) / RESUMED_MARKER
+    if not marker.is_file():
+        return False
+    by = Path(marker.read_text(encoding="utf-8").strip())
+    return (by / "checkpoints" / "last.ckpt").is_file() or (by / "metrics.json").is_file()
 
 
 # ------------------------------------------------------------------ epoch-keyed data randomness
@@ -213,7 +221,9 @@ def resume_position(trainer: Any) -> tuple[int, int]:
         return 0, 0
     fit_loop = trainer.fit_loop
     epoch = int(fit_loop.epoch_progress.current.processed)
-    batches = int(fit_loop.epoch_loop.batch_progress.current.ready)
+    # completed, not ready: a batch fetched but not stepped when the checkpoint was written is
+    # trained again on resume (Lightning resets ready to completed), so it must not be skipped.
+    batches = int(fit_loop.epoch_loop.batch_progress.current.completed)
     if not fit_loop.restarting:
         batches = 0
     return epoch, batches

@@ -1,17 +1,25 @@
-"""Start-up validation of a training config: every bad value is reported at once, by its
-config path, before any data is generated or a model is built.
+"""Start-up checks of a training run: every bad config value at once, by its config path, and
+a writable output directory with room for checkpoints, before any data is generated, a model
+is built, or heavy libraries are imported (:func:`preflight`, called first by the train entry
+point).
 
-Without it a ``data.batch_size=0`` fails inside the DataLoader after the data was prepared, a
-``model.spatial.kernel_size=0`` only when the spatial module is built, and an augmentation
-probability of 2 silently behaves like 1. Call :func:`validate_config` first in ``run_stage``.
+Without them a ``data.batch_size=0`` fails inside the DataLoader after the data was prepared, a
+``model.spatial.kernel_size=0`` only when the spatial module is built, an augmentation
+probability of 2 silently behaves like 1, and a full disk shows up when the first checkpoint
+is written, an epoch into training.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 _MISSING = object()
@@ -19,6 +27,10 @@ _MISSING = object()
 
 class ConfigError(ValueError):
     """One or more config values are out of range; the message lists each by its path."""
+
+
+class OutputDirError(OSError):
+    """The run directory cannot be written, or its disk is (nearly) full."""
 
 
 def _is_int(v: Any) -> bool:
@@ -93,6 +105,7 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("stage.spatial_lr", positive, "a positive finite learning rate"),
     ("stage.module.pck_thresholds", thresholds, "a non-empty list of alphas in [0, 1]"),
     ("trainer.max_epochs", epochs, "an integer >= 1 (or -1: no limit)"),
+    ("min_free_mb", non_negative, "MiB >= 0"),
 )
 
 
@@ -124,6 +137,80 @@ def config_problems(cfg: DictConfig) -> list[str]:
 def validate_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` listing every bad value of ``cfg``; return None if all is well."""
     problems = config_problems(cfg)
-    if problems:
-        lines = "\n".join(f"  {p}" for p in problems)
-        raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+    if problems:  # one line: the CLI prints it as its error message
+        raise ConfigError(f"invalid configuration: {'; '.join(problems)}")
+
+
+def check_output_dir(path: str | Path, min_free_mb: float = 200) -> None:
+    """Fail at start-up, not after an hour of training, when outputs cannot be written."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write_test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise OutputDirError(
+            f"output directory {path} is not writable: {err.strerror or err}"
+        ) from None
+    free = shutil.disk_usage(path).free
+    if free < min_free_mb * 1024**2:
+        raise OutputDirError(
+            f"output directory {path}: only {free / 1024**2:.0f} MiB free, need at least "
+            f"{min_free_mb:.0f} MiB for checkpoints (min_free_mb)"
+        )
+
+
+def preflight(cfg: DictConfig) -> None:
+    """Everything that can be checked before training starts, cheaply: the config values and
+    the output directory (``cfg.paths.output_dir``)."""
+    validate_config(cfg)
+    check_output_dir(cfg.paths.output_dir, float(cfg.get("min_free_mb", 200)))
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def run_dir_problem(run_dir: str | Path, min_free_mb: float = 200) -> str | None:
+    """Why Hydra could not create or fill ``run_dir`` (None when it can): the nearest existing
+    ancestor must be a writable directory with ``min_free_mb`` free."""
+    run_dir = Path(run_dir).expanduser().absolute()
+    base = _existing_ancestor(run_dir)
+    if not base.is_dir():
+        return f"cannot create the run directory {run_dir}: {base} is not a directory"
+    if not os.access(base, os.W_OK | os.X_OK):
+        return f"cannot create the run directory {run_dir}: {base} is not writable"
+    free = shutil.disk_usage(base).free
+    if free < min_free_mb * 1024**2:
+        return (
+            f"run directory {run_dir}: only {free / 1024**2:.0f} MiB free on its disk, need "
+            f"at least {min_free_mb:.0f} MiB for checkpoints (min_free_mb)"
+        )
+    return None
+
+
+class RunDirCheck(Callback):
+    """Hydra callback: fail in one line before Hydra creates the run directory (Hydra itself
+    would print a traceback of its ``mkdir``)."""
+
+    def _check(self, config: DictConfig, key: str, name: str | None) -> None:
+        from hydra.core.hydra_config import HydraConfig
+
+        HydraConfig.instance().set_config(config)  # ${hydra:...} in paths resolve already
+        try:
+            run_dir = OmegaConf.select(config, key)
+        except Exception:
+            return
+        problem = run_dir_problem(str(run_dir), float(config.get("min_free_mb", 200) or 0))
+        if problem:
+            print(f"{name or 'posehybrid'}: error: {problem}", file=sys.stderr, flush=True)
+            sys.exit(2)
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.run.dir", kwargs.get("config_name"))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.sweep.dir", kwargs.get("config_name"))

@@ -1,0 +1,55 @@
+"""Stage chaining (``make train stage=joint`` resolving its prerequisites like ``make``): the
+session's tiny pipeline trained all three stages in order from a fresh experiment directory,
+each stage started from the one before it, and a second ``stage=joint`` run reuses them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.workflow.conftest import TINY, TinyPipeline, train
+
+STAGES = ("part_detector", "spatial", "joint")
+
+
+def _metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+def test_fresh_experiment_trains_the_three_stages_in_order(tiny_pipeline: TinyPipeline) -> None:
+    runs = {stage: tiny_pipeline.run(stage) for stage in STAGES}  # exactly one run each
+    detector, spatial, joint = (_metrics(runs[s]) for s in STAGES)
+    assert [m["stage"] for m in (detector, spatial, joint)] == list(STAGES)
+    assert detector["init"] == {}
+    # each stage starts from the best checkpoint of the stage before it
+    assert spatial["init"]["part_detector"] == detector["best_checkpoint"]
+    assert joint["init"]["spatial"] == spatial["best_checkpoint"]
+    # ... so each upstream finished before its downstream could be built
+    mtimes = [Path(m["best_checkpoint"]).stat().st_mtime for m in (detector, spatial, joint)]
+    assert mtimes == sorted(mtimes)
+    ablation = json.loads((tiny_pipeline.experiment_dir / "ablation.json").read_text())
+    assert [row["stage"] for row in ablation["stages"]] == list(STAGES)
+    assert ablation["stages"][2]["pck@0.2"] == joint["pck@0.2"]
+
+
+def test_second_joint_run_reuses_the_upstream_checkpoints(
+    tiny_pipeline: TinyPipeline, tmp_path: Path
+) -> None:
+    # A copy of the experiment, so the session's pipeline stays one run per stage.
+    import shutil
+
+    log_dir = tmp_path / "outputs"
+    shutil.copytree(tiny_pipeline.experiment_dir, log_dir / "tiny")
+    spatial_ckpt = _metrics(tiny_pipeline.run("spatial"))["best_checkpoint"]
+    copied = str(log_dir / "tiny" / Path(spatial_ckpt).relative_to(tiny_pipeline.experiment_dir))
+    proc = train(
+        ["stage=joint", "name=tiny", "logger=none", *TINY, *tiny_pipeline.paths(log_dir)],
+        tiny_pipeline.env,
+    )
+    assert "training it first" not in proc.stdout + proc.stderr
+    for stage in ("part_detector", "spatial"):
+        assert len(list((log_dir / "tiny" / stage).glob("*/metrics.json"))) == 1, stage
+    joints = sorted((log_dir / "tiny" / "joint").glob("*/metrics.json"))
+    assert len(joints) == 2
+    newest = max(joints, key=lambda p: p.stat().st_mtime)
+    assert json.loads(newest.read_text())["init"]["spatial"] == copied
