@@ -57,7 +57,10 @@ def test_only_differing_overrides_become_columns(
     assert differing_keys(runs) == ["model.spatial_graph.mode", "stage.module.optimizer.lr"]
     columns, rows = table(runs)
     assert columns[2:4] == ["mode", "lr"]
-    assert [r[2:4] for r in rows] == [["tree", "0.003"], ["full", "0.003"], ["full", "0.01"]]
+    # runs without the override show the value from their config (the stage default)
+    default_lr = f"{yaml.safe_load((spatial / '.hydra' / 'config.yaml').read_text())['stage']['module']['optimizer']['lr']:g}"
+    assert default_lr != "0.01"
+    assert [r[2:4] for r in rows] == [["tree", default_lr], ["full", default_lr], ["full", "0.01"]]
     assert a.name == "0"
 
     assert main([str(tmp_path / "sweep"), "--format", "markdown"]) == 0
