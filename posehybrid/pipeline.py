@@ -136,7 +136,7 @@ def _run_control(cfg: DictConfig, detector_ckpt: str, rows: list[dict[str, Any]]
         "part_detector",
         [
             "stage.name=part_detector_control",
-            f"stage.init.part_detector={detector_ckpt}",
+            f"+stage.init.part_detector={detector_ckpt}",  # the detector stage has no init keys
             f"trainer.max_epochs={epochs}",
             f"stage.module.optimizer.lr={cfg.stage.get('detector_lr', 2e-4)}",
         ],

@@ -53,3 +53,24 @@ def test_second_joint_run_reuses_the_upstream_checkpoints(
     assert len(joints) == 2
     newest = max(joints, key=lambda p: p.stat().st_mtime)
     assert json.loads(newest.read_text())["init"]["spatial"] == copied
+
+
+def test_ablation_control_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> None:
+    """``make ablation``: the pipeline plus the detector trained on for as long as the spatial
+    and joint stages took, as a fourth row of ablation.json."""
+    import shutil
+
+    log_dir = tmp_path / "outputs"
+    shutil.copytree(tiny_pipeline.experiment_dir, log_dir / "tiny")
+    train(
+        ["stage=joint", "name=tiny", "logger=none", "ablation.control=true", *TINY,
+         *tiny_pipeline.paths(log_dir)],
+        tiny_pipeline.env,
+    )  # fmt: skip
+    ablation = json.loads((log_dir / "tiny" / "ablation.json").read_text())
+    stages = [row["stage"] for row in ablation["stages"]]
+    assert stages == [*STAGES, "control (detector trained longer)"]
+    (control,) = list((log_dir / "tiny" / "part_detector_control").glob("*/metrics.json"))
+    init = json.loads(control.read_text())["init"]["part_detector"]
+    assert Path(init).parent.parent.parent.name == "part_detector"  # started from stage 1
+    assert "ablation.md" in {p.name for p in (log_dir / "tiny").iterdir()}
