@@ -110,6 +110,7 @@ class HeatmapCodec:
         method: str = "argmax",
         beta: float = 1.0,
         refine: str | None = None,
+        log_space: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Heat-maps -> keypoints in input px.
 
@@ -127,6 +128,10 @@ class HeatmapCodec:
                 ``refine_with``) or ``"centroid"`` (3x3 centroid of the clamped map; the default
                 with ``refine_with``, as the design measured). Refinement reads ``refine_with``
                 when given, else ``heatmaps``.
+            log_space: the refined map is already a log-density (the spatial model's logits
+                ``s_A``), so ``"parabola"`` fits it directly instead of its log. Cross-entropy
+                against a Gaussian target drives ``s_A`` towards a parabola around the peak, so
+                this is the decode consistent with the spatial model's training.
 
         Returns:
             coords (B, J, 2) float32 input px, scores (B, J) float32 (the map value at the
@@ -149,7 +154,7 @@ class HeatmapCodec:
             if refine is None:
                 refine = "parabola" if refine_with is None else "centroid"
             if refine == "parabola":
-                uv = _parabola(ref, x, y)
+                uv = _parabola(ref, x, y, log_space)
             elif refine == "centroid":
                 uv = _centroid(ref, x, y)
             else:
@@ -166,15 +171,18 @@ def _argmax(hm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     return idx % w, idx // w, score
 
 
-def _parabola(ref: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Refine integer (x, y) (B,J) by a per-axis parabola through the log of 3 values of ``ref``.
+def _parabola(
+    ref: torch.Tensor, x: torch.Tensor, y: torch.Tensor, log_space: bool = False
+) -> torch.Tensor:
+    """Refine integer (x, y) (B,J) by a per-axis parabola through the log of 3 values of ``ref``
+    (through the values themselves when ``log_space``).
 
     The 3-point window is centred on the argmax, shifted inward at the border (any 3 samples of
     a parabola determine it, so border maxima are refined exactly too). The offset from the
     argmax pixel is clamped to half a pixel so noisy maps cannot throw the estimate away.
     """
     b, j, h, w = ref.shape
-    flat = ref.clamp(min=_EPS).log().reshape(b, j, h * w)
+    flat = (ref if log_space else ref.clamp(min=_EPS).log()).reshape(b, j, h * w)
     cx = x.clamp(1, w - 2) if w >= 3 else x
     cy = y.clamp(1, h - 2) if h >= 3 else y
 

@@ -20,7 +20,7 @@ is input coordinate (i + 0.5)·4 − 0.5, the heat-map codec's convention.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,11 +28,17 @@ from torch import Tensor, nn
 
 from posehybrid.models.lcn import LocalContrastNorm
 
+NormFactory = Callable[[int], nn.Module]
 
-def _conv(cin: int, cout: int, k: int) -> nn.Conv2d:
+
+def _conv(cin: int, cout: int, k: int, bias: bool = True) -> nn.Conv2d:
     if k % 2 == 0:
         raise ValueError(f"'same' padding needs odd kernel sizes, got {k}")
-    return nn.Conv2d(cin, cout, k, padding=k // 2)
+    return nn.Conv2d(cin, cout, k, padding=k // 2, bias=bias)
+
+
+def _norm(norm: NormFactory | None, channels: int) -> list[nn.Module]:
+    return [] if norm is None else [norm(channels)]
 
 
 class _Bank(nn.Module):
@@ -46,21 +52,27 @@ class _Bank(nn.Module):
         wide_channels: int,
         conv_kernel: int,
         wide_kernel: int,
+        norm: NormFactory | None = None,
     ) -> None:
         super().__init__()
         c0, c1 = channels
-        # Pool *before* ReLU: max-pool commutes with the (monotonic) ReLU, so this is the same
-        # function, but the ReLU and its backward then touch 4x fewer elements.
+        bias = norm is None  # a following norm layer's shift makes the conv bias redundant
+        # Pool *before* ReLU (and norm): max-pool commutes with the monotonic ReLU, so this is
+        # the same function, but the norm, the ReLU and their backward touch 4x fewer elements.
         self.features = nn.Sequential(
-            _conv(in_channels, c0, conv_kernel),
+            _conv(in_channels, c0, conv_kernel, bias),
             nn.MaxPool2d(2),
+            *_norm(norm, c0),
             nn.ReLU(inplace=True),
-            _conv(c0, c1, conv_kernel),
+            _conv(c0, c1, conv_kernel, bias),
             nn.MaxPool2d(2),
+            *_norm(norm, c1),
             nn.ReLU(inplace=True),
-            _conv(c1, bank_channels, conv_kernel),
+            _conv(c1, bank_channels, conv_kernel, bias),
+            *_norm(norm, bank_channels),
             nn.ReLU(inplace=True),
-            _conv(bank_channels, wide_channels, wide_kernel),
+            _conv(bank_channels, wide_channels, wide_kernel, bias),
+            *_norm(norm, wide_channels),
             nn.ReLU(inplace=True),
         )
 
@@ -86,6 +98,9 @@ class PartDetector(nn.Module):
         in_channels: image channels (3).
         channels_last: keep weights and activations NHWC (faster convolutions on CPU and GPU);
             the output is always a contiguous NCHW tensor.
+        norm: optional factory ``channels -> nn.Module`` (e.g. ``functools.partial(
+            nn.BatchNorm2d)``) inserted before every hidden ReLU. ``None`` is the paper (2014,
+            before batch norm); a norm layer makes the small CPU preset converge in fewer steps.
 
     Shapes: ``forward(x (B,3,H,W)) -> (B,J,H/4,W/4)``; H and W must be multiples of 4.
     """
@@ -106,6 +121,7 @@ class PartDetector(nn.Module):
         lcn_kernel: int = 9,
         in_channels: int = 3,
         channels_last: bool = True,
+        norm: NormFactory | None = None,
     ) -> None:
         super().__init__()
         channels = tuple(int(c) for c in channels)
@@ -118,13 +134,18 @@ class PartDetector(nn.Module):
         self.in_channels = in_channels
         self.lcn = LocalContrastNorm(in_channels, lcn_kernel)
         self.bank_layers = nn.ModuleList(
-            _Bank(in_channels, channels, bank_channels, wide_channels, conv_kernel, wide_kernel)
+            _Bank(
+                in_channels, channels, bank_channels, wide_channels, conv_kernel, wide_kernel, norm
+            )
             for _ in range(banks)
         )
+        bias = norm is None
         self.head = nn.Sequential(
-            _conv(wide_channels, head_channels, head_kernel),
+            _conv(wide_channels, head_channels, head_kernel, bias),
+            *_norm(norm, head_channels),
             nn.ReLU(inplace=True),
-            _conv(head_channels, head_channels, head_kernel),
+            _conv(head_channels, head_channels, head_kernel, bias),
+            *_norm(norm, head_channels),
             nn.ReLU(inplace=True),
         )
         self.out = nn.Conv2d(head_channels, num_joints, 1)
@@ -143,7 +164,8 @@ class PartDetector(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         # Start with outputs ≈ 0: Gaussian targets are almost everywhere 0, so MSE starts low and
         # the first steps learn where the peaks are instead of first pulling a big offset down.
         nn.init.normal_(self.out.weight, std=1e-3)

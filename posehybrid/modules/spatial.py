@@ -16,6 +16,18 @@ from posehybrid.modules.losses import spatial_cross_entropy
 from posehybrid.utils.checkpoint import expect_checkpoint
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+REFINES = ("spatial", "detector")
+
+
+def _decode_cfg(decode: dict[str, Any]) -> dict[str, Any]:
+    """Validated decode settings; checkpoints written before ``refine`` existed still load."""
+    cfg = {"method": "argmax", "refine": "spatial", **decode}
+    legacy = cfg.pop("refine_with_detector", None)
+    if legacy is not None and "refine" not in decode:
+        cfg["refine"] = "detector" if legacy else "spatial"
+    if cfg["refine"] not in REFINES:
+        raise ValueError(f"stage.decode.refine: got {cfg['refine']!r}, expected one of {REFINES}")
+    return cfg
 
 
 class SpatialModule(PoseModule):
@@ -26,7 +38,10 @@ class SpatialModule(PoseModule):
     Args:
         init: ``{"part_detector": PATH}``: the stage-1 checkpoint to start from.
         loss: ``(logits, target, weight) -> loss`` (default: spatial cross-entropy).
-        decode: ``{"method": "argmax"|"soft_argmax", "refine_with_detector": bool}``.
+        decode: ``{"method": "argmax"|"soft_argmax", "refine": "spatial"|"detector"}``: the
+            argmax of the spatial output, refined sub-pixel either by a parabola through the
+            spatial logits (``"spatial"``) or by the 3x3 centroid of the detector's map
+            (``"detector"``, design §4). The legacy ``"refine_with_detector": bool`` is read too.
         edges: the (A, v) edge list; by default built from ``model_cfg["spatial_graph"]``.
         cache_heatmaps: keep the frozen detector's train/val heat-maps in memory after their
             first epoch, as the paper stored them (needs un-augmented training data: the
@@ -65,7 +80,7 @@ class SpatialModule(PoseModule):
         self.loss_fn: LossFn = loss or spatial_cross_entropy
         self.cache_heatmaps = cache_heatmaps and not self.train_detector
         self._cache: dict[str, dict[int, torch.Tensor]] = {}
-        self.decode_cfg = {"method": "argmax", "refine_with_detector": True, **(decode or {})}
+        self.decode_cfg = _decode_cfg(decode or {})
         self._load_init(init or {})
         self._set_detector_trainable(self.train_detector)
 
@@ -133,10 +148,10 @@ class SpatialModule(PoseModule):
         return self.loss_fn(maps["spatial"], batch["heatmaps"], batch["target_weight"])
 
     def decode(self, maps: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        refine = maps["detector"] if self.decode_cfg["refine_with_detector"] else None
-        return self.codec.decode(
-            maps["spatial"], refine_with=refine, method=self.decode_cfg["method"]
-        )
+        method = self.decode_cfg["method"]
+        if self.decode_cfg["refine"] == "detector":
+            return self.codec.decode(maps["spatial"], refine_with=maps["detector"], method=method)
+        return self.codec.decode(maps["spatial"], method=method, log_space=True)
 
     def on_train_epoch_start(self) -> None:
         # Lightning puts the whole module in train mode; a frozen detector stays in eval mode.

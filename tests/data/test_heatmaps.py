@@ -77,6 +77,19 @@ def test_soft_argmax_on_log_space_maps() -> None:
         codec.decode(logits, method="nope")
 
 
+def test_parabola_on_log_space_maps_is_exact() -> None:
+    # The spatial model's logits are a log-density: fitting the parabola to them directly (not
+    # to their log, which is undefined for negative values) recovers a Gaussian's centre.
+    codec = HeatmapCodec((128, 128), (32, 32), 1.0)
+    kps = np.array([[40.2, 70.9], [90.0, 33.3], [1.0, 126.0]], np.float32)
+    heat, _ = codec.encode(kps, np.ones(3))
+    logits = torch.from_numpy(np.log(heat + 1e-30) - 7.0)[None]  # shifted: all negative
+    exact, _ = codec.decode(logits, log_space=True)
+    np.testing.assert_allclose(exact[0].numpy(), kps, atol=1e-3)
+    naive, _ = codec.decode(logits)  # log of clamped negatives: flat, stays on the pixel grid
+    assert np.abs(naive[0].numpy() - kps).max() > 0.3
+
+
 def test_decode_zero_maps_is_finite() -> None:
     codec = HeatmapCodec((64, 64), (16, 16), 1.0)
     for kw in ({}, {"refine_with": torch.zeros(2, 3, 16, 16)}, {"method": "soft_argmax"}):

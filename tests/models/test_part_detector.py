@@ -92,6 +92,29 @@ def test_channels_last_matches_nchw() -> None:
     assert torch.allclose(a(x), b(x), atol=1e-5)
 
 
+def test_norm_layer_from_hydra_partial() -> None:
+    # The preset's `norm` is a Hydra `_partial_` factory; every hidden ReLU gets a norm layer in
+    # front, the convolutions it follows lose their (redundant) bias, the output conv keeps it.
+    cfg = preset("small")
+    cfg["part_detector"]["norm"] = {"_target_": "torch.nn.BatchNorm2d", "_partial_": True}
+    model = instantiate(cfg["part_detector"])
+    relus = sum(isinstance(m, nn.ReLU) for m in model.modules())
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert relus == len(norms) == 3 * 4 + 2
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m is not model.out]
+    assert convs and all(c.bias is None for c in convs)
+    assert model.out.bias is not None
+    w, h = cfg["input_size"]
+    x = torch.rand(4, 3, h, w)
+    out = model(x)
+    out.square().mean().backward()
+    assert out.shape == (4, 14, cfg["heatmap_size"][1], cfg["heatmap_size"][0])
+    # Eval mode uses the running statistics, so one image's output no longer depends on the batch.
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x[:1]), model(x)[:1], atol=1e-5)
+
+
 def test_lcn() -> None:
     lcn = LocalContrastNorm(3, 9)
     x = torch.rand(2, 3, 20, 24)
