@@ -32,7 +32,7 @@ def tiny_model_cfg(joints: int = 14, size: int = 64) -> dict:
 
 
 def tiny_checkpoint(
-    path: Path, stage: str = "joint", joint_set: str = "lsp", seed: int = 0
+    path: Path, stage: str = "joint", joint_set: str = "lsp", seed: int = 1
 ) -> Path:
     """A checkpoint of ``stage`` as training writes it (state_dict + posehybrid block)."""
     torch.manual_seed(seed)
