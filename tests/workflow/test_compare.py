@@ -52,15 +52,15 @@ def test_only_differing_overrides_become_columns(
     a = _variant(spatial, tmp_path / "sweep" / "0", "model.spatial_graph.mode", "tree")
     b = _variant(spatial, tmp_path / "sweep" / "1", "model.spatial_graph.mode", "full")
     # an override only one run has still counts: the other run's config supplies its value
-    _variant(b, tmp_path / "sweep" / "2", "stage.module.optimizer.lr", "0.01")
+    _variant(b, tmp_path / "sweep" / "2", "stage.module.optimizer.lr", "0.005")
     runs = gather([tmp_path / "sweep"])
     assert differing_keys(runs) == ["model.spatial_graph.mode", "stage.module.optimizer.lr"]
     columns, rows = table(runs)
     assert columns[2:4] == ["mode", "lr"]
     # runs without the override show the value from their config (the stage default)
     default_lr = f"{yaml.safe_load((spatial / '.hydra' / 'config.yaml').read_text())['stage']['module']['optimizer']['lr']:g}"
-    assert default_lr != "0.01"
-    assert [r[2:4] for r in rows] == [["tree", default_lr], ["full", default_lr], ["full", "0.01"]]
+    assert default_lr != "0.005"
+    assert [r[2:4] for r in rows] == [["tree", default_lr], ["full", default_lr], ["full", "0.005"]]
     assert a.name == "0"
 
     assert main([str(tmp_path / "sweep"), "--format", "markdown"]) == 0
