@@ -12,7 +12,7 @@ function cannot be serialised by TorchScript. Both paths compute the same messag
 
 Every export is verified in the command: the exported file is loaded back and run (ONNX with
 onnxruntime) on a batch size different from the traced one, and its outputs must equal
-PyTorch's within ``tolerance`` (1e-4), else exit 1: scores everywhere, keypoints of every joint
+PyTorch's within ``tolerance`` (1e-4, scores) and ``keypoint_tolerance`` (1e-3 px), else exit 1: scores everywhere, keypoints of every joint
 whose map has a clear maximum (on a flat map round-off picks the pixel; such joints are counted
 as ``ambiguous_joints``). Bad input: one stderr line, exit 2.
 """
@@ -86,20 +86,43 @@ def decisive(maps: dict[str, torch.Tensor], gap: float = 1e-4) -> torch.Tensor:
     return (top[..., 0] - top[..., 1]) > gap
 
 
+def diffs(
+    got: tuple[torch.Tensor, ...], want: tuple[torch.Tensor, ...], keep: torch.Tensor
+) -> tuple[float, float]:
+    """(max keypoint |difference| in input px over decisive joints (``keep`` (B,J)), max score
+    difference).
+
+    Score differences are relative once a score exceeds 1 in magnitude: spatial-model scores are
+    logits summed over up to J*J pairs (tens of nats), where float32 round-off alone is ~1e-5.
+    Keypoints get their own tolerance: the sub-pixel parabola divides by a curvature, which
+    amplifies that round-off to ~1e-4 px.
+    """
+    kps = (torch.as_tensor(got[0]) - want[0]).abs().amax(dim=-1)[keep]
+    scores = (torch.as_tensor(got[1]) - want[1]).abs() / want[1].abs().clamp(min=1.0)
+    return (float(kps.max()) if kps.numel() else 0.0), float(scores.max())
+
+
 def max_diff(
     got: tuple[torch.Tensor, ...], want: tuple[torch.Tensor, ...], keep: torch.Tensor
 ) -> float:
-    """Max |difference| over keypoints of decisive joints (``keep`` (B,J)) and all scores."""
-    kps = (torch.as_tensor(got[0]) - want[0]).abs().amax(dim=-1)[keep]
-    scores = (torch.as_tensor(got[1]) - want[1]).abs()
-    return max(float(kps.max()) if kps.numel() else 0.0, float(scores.max()))
+    """The larger of :func:`diffs`."""
+    return max(diffs(got, want, keep))
 
 
-def _check(name: str, diff: float, tolerance: float) -> float:
-    log.info("%s: max |exported - pytorch| = %.3g (tolerance %g)", name, diff, tolerance)
-    if not diff <= tolerance:
-        raise ExportError(f"{name}: exported outputs differ from PyTorch by {diff:.3g}")
-    return diff
+def _check(
+    name: str, diff: tuple[float, float], tolerance: float, keypoint_tolerance: float
+) -> tuple[float, float]:
+    kp, score = diff
+    log.info(
+        "%s: max |exported - pytorch| keypoints %.3g px (tolerance %g), scores %.3g (tolerance %g)",
+        name, kp, keypoint_tolerance, score, tolerance,
+    )  # fmt: skip
+    if not (kp <= keypoint_tolerance and score <= tolerance):
+        raise ExportError(
+            f"{name}: exported outputs differ from PyTorch by {kp:.3g} px (keypoints) and "
+            f"{score:.3g} (scores)"
+        )
+    return kp, score
 
 
 def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> None:
@@ -171,6 +194,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     out_dir = out_dir or Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tolerance = float(cfg.tolerance)
+    keypoint_tolerance = float(cfg.get("keypoint_tolerance", 1e-3))
 
     model = KeypointModel(module, method).eval()
     w, h = module.codec.input_size
@@ -191,15 +215,19 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             path = out_dir / "model.ts"
             export_torchscript(model, example, path)
             got = torch.jit.load(str(path))(check)
-            verification["torchscript_max_abs"] = _check(
-                "torchscript", max_diff(got, expected, keep), tolerance
+            kp, score = _check(
+                "torchscript", diffs(got, expected, keep), tolerance, keypoint_tolerance
             )
+            verification["torchscript_max_abs"] = score
+            verification["torchscript_keypoint_max_px"] = kp
             files["torchscript"] = path.name
         if "onnx" in FORMATS[fmt]:
             path = out_dir / "model.onnx"
             export_onnx(model, example, path, opset)
             got = run_onnx(path, check)
-            verification["onnx_max_abs"] = _check("onnx", max_diff(got, expected, keep), tolerance)
+            kp, score = _check("onnx", diffs(got, expected, keep), tolerance, keypoint_tolerance)
+            verification["onnx_max_abs"] = score
+            verification["onnx_keypoint_max_px"] = kp
             files["onnx"] = path.name
     codec = module.codec
     info = {
@@ -220,6 +248,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "scores": "(B,J) float32 map value at the argmax (higher = more confident)",
         },
         "tolerance": tolerance,
+        "keypoint_tolerance": keypoint_tolerance,
         "verification": verification,
     }
     atomic_write_json(out_dir / "export.json", info)

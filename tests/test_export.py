@@ -78,6 +78,8 @@ def test_export_equals_pytorch(tmp_path: Path, stage: str) -> None:
     }
     assert meta["verification"]["torchscript_max_abs"] <= 1e-4
     assert meta["verification"]["onnx_max_abs"] <= 1e-4
+    for runtime in ("torchscript", "onnx"):
+        assert 0 <= meta["verification"][f"{runtime}_keypoint_max_px"] <= 1e-3
     assert meta["verification"]["ambiguous_joints"] == 0  # so every keypoint was compared
 
     # Independently: fresh input, batch size 1 (traced with 2), both files vs PyTorch.
