@@ -257,22 +257,38 @@ class SpatialModel(nn.Module):
         """
         self._check(e)
         w, h = self.heatmap_size
+        nh, nw = self._nh, self._nw
+        x = F.relu(e if e.dtype in (torch.float32, torch.float64) else e.float())
+        kf = self._kernel_spectra(x.dtype)
+        # (B, J, nh//2+1, nw): inputs once per joint, not per edge
+        xf = torch.fft.fft(torch.fft.rfft(x, n=nh, dim=-2), n=nw, dim=-1)
+        onehot = self._src_onehot.to(x.dtype)
+        return _EdgeMessages.apply(xf, kf, self.sources, onehot, w, h, nh)  # (B, E, w, h)
+
+    def _kernel_spectra(self, dtype: torch.dtype) -> Tensor:
+        """(E, nh//2+1, nw) spectra of the kernels: once per forward, not per sample.
+
+        Without autograd (inference) they are cached until the weights change (an optimiser
+        step or ``load_state_dict`` bumps the parameter's version): for one image they are
+        about half of the spatial model's time.
+        """
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.device, dtype, self.beta)
+        cached = getattr(self, "_spectra", None)
+        if not torch.is_grad_enabled() and cached is not None and cached[0] == key:
+            return cached[1]
         kh, ch, nh = self._kh, self._ch, self._nh
         kw, cw, nw = self._kw, self._cw, self._nw
-        x = F.relu(e if e.dtype in (torch.float32, torch.float64) else e.float())
-        k = self.kernels().to(x.dtype)
+        k = self.kernels().to(dtype)
         # Crop to the displacements that can matter, flip (cross-correlation = convolution
         # with the flipped kernel), zero-pad to the FFT size and roll the centre to (0, 0) so
         # that the 'same' window is [0, h) x [0, w) of the circular result.
         r0, c0 = self.kernel_size // 2 - ch, self.kernel_size // 2 - cw
         k = k[:, r0 : r0 + kh, c0 : c0 + kw].flip(-2, -1)
         k = torch.roll(F.pad(k, (0, nw - kw, 0, nh - kh)), shifts=(-ch, -cw), dims=(-2, -1))
-        # (E, nh//2+1, nw): kernels once per forward, not per sample
         kf = torch.fft.fft(torch.fft.rfft(k, dim=-2), dim=-1)
-        # (B, J, nh//2+1, nw): inputs once per joint, not per edge
-        xf = torch.fft.fft(torch.fft.rfft(x, n=nh, dim=-2), n=nw, dim=-1)
-        onehot = self._src_onehot.to(x.dtype)
-        return _EdgeMessages.apply(xf, kf, self.sources, onehot, w, h, nh)  # (B, E, w, h)
+        if not torch.is_grad_enabled():
+            self._spectra = (key, kf)
+        return kf
 
     def conv_fft(self, e: Tensor) -> Tensor:
         """SoftPlus(w_{A|v}) ⋆ ReLU(e_v) for every edge by FFT: (B,J,h,w) -> (B,E,h,w)."""

@@ -210,3 +210,22 @@ def test_autocast_runs_in_float32() -> None:
         s = m(e.bfloat16())
     assert s.dtype == torch.float32
     assert torch.allclose(s, m(e.bfloat16().float()), atol=1e-4)
+
+
+def test_inference_reuses_kernel_spectra_until_the_weights_change() -> None:
+    m = random_model(3, full_edges(3), (12, 10), 9)
+    e = torch.randn(2, 3, 10, 12)
+    with torch.inference_mode():
+        first = m.conv_fft(e)
+        cached = m._spectra[1]
+        assert torch.equal(m.conv_fft(e), first) and m._spectra[1] is cached
+    with torch.no_grad():  # an optimiser step or load_state_dict: the parameter's version moves
+        m.weight.add_(0.5)
+    with torch.inference_mode():
+        after = m.conv_fft(e)
+    assert m._spectra[1] is not cached
+    assert torch.allclose(after, m.conv_direct(e), rtol=1e-4, atol=1e-4 * after.abs().max())
+    assert not torch.allclose(after, first)
+    # with autograd on, the spectra are recomputed (and gradients reach the weights)
+    m.conv_fft(e).sum().backward()
+    assert m.weight.grad is not None and m.weight.grad.abs().sum() > 0
