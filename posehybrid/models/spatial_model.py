@@ -276,6 +276,15 @@ class SpatialModel(nn.Module):
         cached = getattr(self, "_spectra", None)
         if not torch.is_grad_enabled() and cached is not None and cached[0] == key:
             return cached[1]
+        if not torch.is_grad_enabled():
+            # A normal tensor even under inference_mode, so the module stays deep-copyable.
+            with torch.inference_mode(False), torch.no_grad():
+                kf = self._compute_spectra(dtype)
+            self._spectra = (key, kf)
+            return kf
+        return self._compute_spectra(dtype)
+
+    def _compute_spectra(self, dtype: torch.dtype) -> Tensor:
         kh, ch, nh = self._kh, self._ch, self._nh
         kw, cw, nw = self._kw, self._cw, self._nw
         k = self.kernels().to(dtype)
@@ -285,10 +294,7 @@ class SpatialModel(nn.Module):
         r0, c0 = self.kernel_size // 2 - ch, self.kernel_size // 2 - cw
         k = k[:, r0 : r0 + kh, c0 : c0 + kw].flip(-2, -1)
         k = torch.roll(F.pad(k, (0, nw - kw, 0, nh - kh)), shifts=(-ch, -cw), dims=(-2, -1))
-        kf = torch.fft.fft(torch.fft.rfft(k, dim=-2), dim=-1)
-        if not torch.is_grad_enabled():
-            self._spectra = (key, kf)
-        return kf
+        return torch.fft.fft(torch.fft.rfft(k, dim=-2), dim=-1)
 
     def conv_fft(self, e: Tensor) -> Tensor:
         """SoftPlus(w_{A|v}) ⋆ ReLU(e_v) for every edge by FFT: (B,J,h,w) -> (B,E,h,w)."""

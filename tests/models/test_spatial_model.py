@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -224,6 +226,8 @@ def test_inference_reuses_kernel_spectra_until_the_weights_change() -> None:
     with torch.inference_mode():
         after = m.conv_fft(e)
     assert m._spectra[1] is not cached
+    assert not m._spectra[1].is_inference()
+    copy.deepcopy(m)  # a cache filled under inference_mode must not make the module uncopyable
     assert torch.allclose(after, m.conv_direct(e), rtol=1e-4, atol=1e-4 * after.abs().max())
     assert not torch.allclose(after, first)
     # with autograd on, the spectra are recomputed (and gradients reach the weights)
