@@ -272,17 +272,17 @@ class SpatialModel(nn.Module):
         step or ``load_state_dict`` bumps the parameter's version): for one image they are
         about half of the spatial model's time.
         """
+        if torch.is_grad_enabled():
+            return self._compute_spectra(dtype)
         key = (self.weight._version, self.weight.data_ptr(), self.weight.device, dtype, self.beta)
         cached = getattr(self, "_spectra", None)
-        if not torch.is_grad_enabled() and cached is not None and cached[0] == key:
+        if cached is not None and cached[0] == key:
             return cached[1]
-        if not torch.is_grad_enabled():
-            # A normal tensor even under inference_mode, so the module stays deep-copyable.
-            with torch.inference_mode(False), torch.no_grad():
-                kf = self._compute_spectra(dtype)
-            self._spectra = (key, kf)
-            return kf
-        return self._compute_spectra(dtype)
+        # A normal tensor even under inference_mode, so the module stays deep-copyable.
+        with torch.inference_mode(False), torch.no_grad():
+            kf = self._compute_spectra(dtype)
+        self._spectra = (key, kf)
+        return kf
 
     def _compute_spectra(self, dtype: torch.dtype) -> Tensor:
         kh, ch, nh = self._kh, self._ch, self._nh
