@@ -14,7 +14,8 @@ Every export is verified in the command: the exported file is loaded back and ru
 onnxruntime) on a batch size different from the traced one, and its outputs must equal
 PyTorch's within ``tolerance`` (1e-4, scores) and ``keypoint_tolerance`` (1e-3 px), else exit 1:
 scores everywhere, keypoints of every joint whose map has a clear maximum (on a flat map
-round-off picks the pixel; such joints are counted as ``ambiguous_joints``). Bad input: one stderr line, exit 2.
+round-off picks the pixel; such joints are counted as ``ambiguous_joints``). Bad input: one
+stderr line, exit 2.
 """
 
 from __future__ import annotations
