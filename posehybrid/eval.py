@@ -137,7 +137,7 @@ def example_figure(
 ) -> None:
     """Best and worst ``k`` test examples by mean torso-normalised error, on original images."""
     from posehybrid.data.images import read_image
-    from posehybrid.data.transforms import crop_affine
+    from posehybrid.data.geometry import crop_affine
     from posehybrid.metrics import torso_lengths
     from posehybrid.plots import example_tile, plot_examples
 

@@ -17,6 +17,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from posehybrid.ablation import ablation_markdown, mean_pose_row, row
 from posehybrid.utils.io import atomic_write_json, atomic_write_text
 from posehybrid.utils.runs import latest_run, read_metrics, run_dir_of
 
@@ -29,7 +30,6 @@ class UpstreamError(RuntimeError):
 
 # Overrides that belong to the downstream run only and must not leak into upstream runs.
 _LOCAL_OVERRIDES = ("stage", "hydra.", "resume", "ckpt_path", "ablation", "hparams_search")
-ABLATION_PARTS = ("wrist", "elbow", "knee", "ankle")
 
 
 def _inherited_overrides() -> list[str]:
@@ -103,47 +103,33 @@ def resolve_upstream(cfg: DictConfig) -> None:
         log.info("stage %s: using %s checkpoint %s", cfg.stage.name, up, init[up])
 
 
-def _row(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    parts = metrics.get("parts@0.2", {})
-    return {
-        "stage": name,
-        "pck@0.1": metrics["pck@0.1"],
-        "pck@0.2": metrics["pck@0.2"],
-        "parts": {p: parts[p] for p in ABLATION_PARTS if p in parts},
-        "minutes": metrics.get("minutes"),
-    }
+def control_steps(rows: list[dict[str, Any]], detector: dict[str, Any]) -> int:
+    """The equal-time control's length: the spatial and joint stages' minutes over the
+    detector stage's own seconds per optimiser step (validation included on both sides)."""
+    extra_seconds = sum(60.0 * r["minutes"] for r in rows if r["stage"] in ("spatial", "joint"))
+    return max(1, math.ceil(extra_seconds / max(float(detector["step_seconds"]), 1e-3)))
 
 
-def ablation_markdown(table: dict[str, Any]) -> str:
-    parts = [p for p in ABLATION_PARTS if any(p in r["parts"] for r in table["stages"])]
-    head = ["stage", "PCK@0.1", "PCK@0.2", *[f"{p}@0.2" for p in parts], "minutes"]
-    lines = [f"# Ablation: {table['experiment']}", "", "| " + " | ".join(head) + " |"]
-    lines.append("|" + "---|" * len(head))
-    for r in table["stages"]:
-        cells = [r["stage"], f"{r['pck@0.1']:.3f}", f"{r['pck@0.2']:.3f}"]
-        cells += [f"{r['parts'].get(p, float('nan')):.3f}" for p in parts]
-        cells.append(f"{r['minutes']:.1f}" if r.get("minutes") is not None else "-")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _run_control(cfg: DictConfig, detector_ckpt: str, rows: list[dict[str, Any]], pd: dict) -> None:
-    """Train the detector on for as long as the spatial and joint stages took together."""
-    extra_seconds = sum(60.0 * r["minutes"] for r in rows[1:])
-    epochs = max(1, math.ceil(extra_seconds / max(pd.get("epoch_seconds", 1.0), 1e-3)))
+def _run_control(
+    cfg: DictConfig, detector_ckpt: str, rows: list[dict[str, Any]], detector: dict[str, Any]
+) -> None:
+    """Train the detector on, with its own recipe (optimiser, learning rate, a fresh cosine
+    schedule), for as long as the spatial and joint stages took together: the equal-time
+    control."""
+    steps = control_steps(rows, detector)
+    log.info("control: the detector trained on for %d more steps", steps)
     train_upstream(
         cfg,
         "part_detector",
         [
             "stage.name=part_detector_control",
             f"+stage.init.part_detector={detector_ckpt}",  # the detector stage has no init keys
-            f"trainer.max_epochs={epochs}",
-            f"stage.module.optimizer.lr={cfg.stage.get('detector_lr', 2e-4)}",
+            f"trainer.max_steps={steps}",
         ],
     )
     run = latest_run(Path(cfg.paths.experiment_dir), "part_detector_control")
     if run is not None:
-        rows.append(_row("control (detector trained longer)", read_metrics(run)))
+        rows.append(row("control (detector trained longer)", read_metrics(run)))
 
 
 def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] | None:
@@ -159,11 +145,11 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
         return None
     detector_ckpt = (spatial.get("init") or {}).get("part_detector")
     detector = read_metrics(run_dir_of(detector_ckpt)) if detector_ckpt else None
-    rows = []
+    rows = [mean_pose_row(cfg.data)]
     if detector is not None:
-        rows.append(_row("part_detector", detector))
-    rows += [_row("spatial", spatial), _row("joint", metrics)]
-    if cfg.get("ablation", {}).get("control") and detector is not None:
+        rows.append(row("part_detector", detector))
+    rows += [row("spatial", spatial), row("joint", metrics)]
+    if cfg.ablation.control and detector is not None:
         _run_control(cfg, detector_ckpt, rows, detector)
     table = {"experiment": cfg.name, "stages": rows}
     experiment_dir = Path(cfg.paths.experiment_dir)

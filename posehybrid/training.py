@@ -51,6 +51,51 @@ def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.Ligh
     return module
 
 
+def batches_per_epoch(cfg: DictConfig, n_train: int) -> int:
+    """Training batches of one epoch (the loader drops the last partial batch unless the split
+    is smaller than a batch), after ``trainer.limit_train_batches``."""
+    n = max(1, n_train // int(cfg.data.batch_size))
+    limit = cfg.trainer.get("limit_train_batches")
+    if isinstance(limit, int):
+        n = min(n, limit)
+    elif isinstance(limit, float):
+        n = max(1, int(n * limit))
+    return n
+
+
+def planned_steps(cfg: DictConfig, n_train: int) -> int:
+    """Optimiser steps this stage will take: ``trainer.max_steps``, capped by
+    ``trainer.max_epochs`` when that is set (-1: no limit)."""
+    per_epoch = batches_per_epoch(cfg, n_train)
+    steps = int(cfg.trainer.max_steps)
+    epochs = int(cfg.trainer.max_epochs)
+    if epochs > 0:
+        steps = epochs * per_epoch if steps < 0 else min(steps, epochs * per_epoch)
+    return steps
+
+
+def plan_schedule(cfg: DictConfig, n_train: int) -> None:
+    """Warn when the run takes fewer optimiser steps than ``warn_below_steps`` (the recipes were
+    measured in steps; a short schedule on a small dataset trains little), and let a run that
+    is shorter than one ``trainer.val_check_interval`` validate once an epoch instead of never.
+    """
+    steps = planned_steps(cfg, n_train)
+    interval = cfg.trainer.val_check_interval
+    if isinstance(interval, int) and 0 <= steps < interval:
+        with open_dict(cfg):
+            cfg.trainer.val_check_interval = min(batches_per_epoch(cfg, n_train), max(steps, 1))
+    if 0 <= steps < int(cfg.warn_below_steps):
+        log.warning(
+            "stage %s: only %d optimiser steps planned (%d training images, batch %d); the "
+            "recipes were measured with >= %d: raise trainer.max_steps",
+            cfg.stage.name,
+            steps,
+            n_train,
+            int(cfg.data.batch_size),
+            int(cfg.warn_below_steps),
+        )
+
+
 def resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
     """The checkpoint to resume from: ``ckpt_path=PATH``, or ``resume=auto`` / ``ckpt_path=last``
     (this stage's newest run in the experiment that saved ``last.ckpt``, never finished, and
@@ -104,6 +149,7 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    plan_schedule(cfg, len(datamodule.datasets["train"]))
     module = build_module(cfg, datamodule)
 
     callbacks = instantiate_group(cfg.get("callbacks"))
@@ -124,6 +170,7 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
     epochs = max(1, trainer.current_epoch)
+    steps = max(1, trainer.global_step)
     metrics: dict[str, Any] = {
         "stage": cfg.stage.name,
         "dataset": cfg.data.name,
@@ -133,6 +180,8 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
         "fit_minutes": fit_seconds / 60.0,
         "epochs": epochs,
         "epoch_seconds": fit_seconds / epochs,
+        "steps": steps,
+        "step_seconds": fit_seconds / steps,  # the control row's budget is read in steps
         "best_checkpoint": best,
         "init": OmegaConf.to_container(cfg.stage.init, resolve=True),
         "resumed_from": resume,

@@ -95,7 +95,8 @@ class VisualiseCallback(Callback):
 
     Args:
         num_images: how many validation images (spread evenly over the split).
-        every_n_epochs: render on epochs 0, n, 2n, ... and on the last epoch.
+        every_n_validations: render at validations 0, n, 2n, ... and at the last step
+            (validation runs every ``trainer.val_check_interval`` steps, across epochs).
         save_png: ``auto`` (PNG files only when no logger shows images), ``always``, ``never``.
         dirpath: the run directory (default: the trainer's ``default_root_dir``).
         key: the logger key.
@@ -104,13 +105,14 @@ class VisualiseCallback(Callback):
     def __init__(
         self,
         num_images: int = 8,
-        every_n_epochs: int = 1,
+        every_n_validations: int = 1,
         save_png: SavePng = "auto",
         dirpath: str | None = None,
         key: str = "val/predictions",
     ) -> None:
         self.num_images = int(num_images)
-        self.every_n_epochs = max(1, int(every_n_epochs))
+        self.every_n_validations = max(1, int(every_n_validations))
+        self._validations = 0
         self.save_png = save_png
         self.dirpath = dirpath
         self.key = key
@@ -138,9 +140,9 @@ class VisualiseCallback(Callback):
         return self._batch
 
     def _due(self, trainer: pl.Trainer) -> bool:
-        epoch = trainer.current_epoch
-        last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
-        return epoch % self.every_n_epochs == 0 or last
+        count, self._validations = self._validations, self._validations + 1
+        last = 0 < trainer.max_steps <= trainer.global_step
+        return count % self.every_n_validations == 0 or last
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero or self.num_images <= 0:
@@ -151,10 +153,10 @@ class VisualiseCallback(Callback):
         if batch is None:
             return
         grid = render_predictions(pl_module, batch, pl_module.joint_set)
-        epoch = trainer.current_epoch
-        png = run_dir(trainer, self.dirpath) / "visualisations" / f"epoch_{epoch:03d}.png"
+        step = trainer.global_step
+        png = run_dir(trainer, self.dirpath) / "visualisations" / f"step_{step:06d}.png"
         written = publish_image(
-            trainer, self.key, grid, png, self.save_png, caption_text=f"epoch {epoch}"
+            trainer, self.key, grid, png, self.save_png, caption_text=f"step {step}"
         )
         if written is not None:
             self.written.append(written)

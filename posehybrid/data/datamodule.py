@@ -65,6 +65,8 @@ class PoseDataModule(L.LightningDataModule):
         labels: FLIC ``pc``/``oc`` (the source reads it; kept here for summaries/metrics).
         cache_images: keep decoded images in memory.
         box_scale: FLIC crop size as a multiple of the torso box.
+        train_crop_padding: training crop of records without a torso box, as a multiple of
+            the annotated joints' box (``PoseDataset``); None trains on the whole image.
         num_joints: optional check against the joint set (model configs read it).
         extra: dataset knobs only read by the ``source`` through interpolation (e.g.
             ``n_images``, ``lsp_root``); kept for ``summary``.
@@ -89,6 +91,7 @@ class PoseDataModule(L.LightningDataModule):
         labels: str | None = None,
         cache_images: bool = False,
         box_scale: float = 3.0,
+        train_crop_padding: float | None = None,
         num_joints: int | None = None,
         **extra: Any,
     ) -> None:
@@ -113,6 +116,7 @@ class PoseDataModule(L.LightningDataModule):
         self.labels = labels
         self.cache_images = bool(cache_images)
         self.box_scale = float(box_scale)
+        self.train_crop_padding = None if train_crop_padding is None else float(train_crop_padding)
         self.extra = dict(extra)
         self._records: dict[str, list[PoseRecord]] | None = None
         self.datasets: dict[str, PoseDataset] = {}
@@ -178,6 +182,7 @@ class PoseDataModule(L.LightningDataModule):
             target_weight=self.target_weight,
             cache_images=self.cache_images,
             box_scale=self.box_scale,
+            train_crop_padding=self.train_crop_padding,
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -248,6 +253,11 @@ class PoseDataModule(L.LightningDataModule):
         """
         ds = self.datasets.get("train") or self.make_dataset("train", train=False)
         return ds.input_keypoints()
+
+    def eval_geometry(self, split: str = "test") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(inv_affine (N,2,3), keypoints_orig (N,J,2), annotated (N,J))`` of ``split`` under
+        the evaluation geometry, without decoding images (``PoseDataset.eval_geometry``)."""
+        return self.make_dataset(split, train=False).eval_geometry()
 
     def summary(self) -> dict[str, Any]:
         """Counts and label statistics of all splits (what ``python -m posehybrid.data`` prints)."""

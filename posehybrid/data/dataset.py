@@ -13,13 +13,14 @@ from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.images import image_size, read_image
 from posehybrid.data.records import PoseRecord
 from posehybrid.data.skeleton import JointSet
-from posehybrid.data.transforms import (
-    AugmentConfig,
-    PoseTransform,
+from posehybrid.data.geometry import (
     apply_affine,
     crop_affine,
+    invert_affine,
+    joints_box_affine,
     prescale,
 )
+from posehybrid.data.transforms import AugmentConfig, PoseTransform
 from posehybrid.utils.resume import SharedEpoch, sample_rng
 
 TARGET_WEIGHTS = ("visible", "annotated")
@@ -40,6 +41,10 @@ class PoseDataset(Dataset):
         cache_images: keep decoded images in memory ("decode once"; per worker process).
             Images that the geometry shrinks a lot are cached prescaled (see ``prescale``).
         box_scale: FLIC crop size as a multiple of the torso box.
+        train_crop_padding: training crop of records without a torso box (LSP, LSPet): a
+            square this many times the longer side of the annotated joints' box, around its
+            centre (``geometry.joints_box_affine``), before augmentation. None: train on the
+            evaluation geometry (the whole image). Evaluation never uses it.
         prescale_margin: stored resolution relative to the input scale, room for zoom-in.
 
     Each item is a dict: image (3,H,W) float32 [0,1], heatmaps (J,h,w) float32, target_weight
@@ -64,6 +69,7 @@ class PoseDataset(Dataset):
         target_weight: str = "visible",
         cache_images: bool = False,
         box_scale: float = 3.0,
+        train_crop_padding: float | None = None,
         prescale_margin: float = 1.5,
     ) -> None:
         if target_weight not in TARGET_WEIGHTS:
@@ -84,6 +90,7 @@ class PoseDataset(Dataset):
         self.target_weight = target_weight
         self.cache_images = cache_images
         self.box_scale = box_scale
+        self.train_crop_padding = train_crop_padding
         self.prescale_margin = prescale_margin
         self.transform = PoseTransform(self.input_size, joint_set, train=train, augment=augment)
         self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -124,6 +131,30 @@ class PoseDataset(Dataset):
             ann[i] = rec.annotated & np.isfinite(rec.keypoints).all(axis=1)
         return np.nan_to_num(kps), ann
 
+    def eval_geometry(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What scoring needs of every record, without decoding an image.
+
+        Returns:
+            inv_affine (N,2,3) float64 input px -> original px (evaluation geometry),
+            keypoints (N,J,2) float32 original px, annotated (N,J) bool: the ``inv_affine``,
+            ``keypoints_orig`` and ``annotated`` of the un-augmented samples.
+        """
+        inv = np.stack([invert_affine(self.base_affine(i)) for i in range(len(self.records))])
+        kps = np.stack([np.nan_to_num(r.keypoints).astype(np.float32) for r in self.records])
+        ann = np.stack([r.annotated & np.isfinite(r.keypoints).all(axis=1) for r in self.records])
+        return inv, kps, ann
+
+    def train_affine(self, index: int, base: np.ndarray) -> np.ndarray:
+        """The geometry augmentation starts from: the joints' box crop for training records
+        without a torso box when ``train_crop_padding`` is set, else ``base``."""
+        rec = self.records[index]
+        if not self.train or self.train_crop_padding is None or rec.torso_box is not None:
+            return base
+        crop = joints_box_affine(
+            rec.keypoints, rec.annotated, self.input_size, self.train_crop_padding
+        )
+        return base if crop is None else crop
+
     # ------------------------------------------------------------------ loading
     def _worker_setup(self) -> None:
         """Per-process RNG (distinct per DataLoader worker, reproducible under a fixed seed)."""
@@ -141,7 +172,7 @@ class PoseDataset(Dataset):
             return hit
         image = read_image(self.records[index].image_path)
         h, w = image.shape[:2]
-        base = self.base_affine(index, (w, h))
+        base = self.train_affine(index, self.base_affine(index, (w, h)))
         stored_img, stored = prescale(image, base, self.prescale_margin)
         out = (stored_img, stored, base)
         if self.cache_images:

@@ -157,7 +157,9 @@ class PoseModule(pl.LightningModule):
         scheduler = self.scheduler_factory(optimizer=optimizer)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+            # Training lengths are optimiser steps (trainer.max_steps), whatever the dataset
+            # size, so schedules are stepped per step too.
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
 
     def configure_optimizers(self) -> Any:

@@ -105,6 +105,8 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("stage.spatial_lr", positive, "a positive finite learning rate"),
     ("stage.module.pck_thresholds", thresholds, "a non-empty list of alphas in [0, 1]"),
     ("trainer.max_epochs", epochs, "an integer >= 1 (or -1: no limit)"),
+    ("trainer.max_steps", epochs, "an integer >= 1 (or -1: no limit)"),
+    ("warn_below_steps", non_negative_int, "an integer >= 0"),
     ("min_free_mb", non_negative, "MiB >= 0"),
 )
 

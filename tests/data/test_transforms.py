@@ -9,15 +9,14 @@ import pytest
 
 from posehybrid.data.records import PoseRecord
 from posehybrid.data.skeleton import FLIC, LSP
-from posehybrid.data.transforms import (
-    AugmentConfig,
-    PoseTransform,
+from posehybrid.data.geometry import (
     apply_affine,
     box_affine,
     crop_affine,
     invert_affine,
     letterbox_affine,
 )
+from posehybrid.data.transforms import AugmentConfig, PoseTransform
 
 NO_AUG = {"scale": 0.0, "rotate": 0.0, "translate": 0.0, "flip": 0.0, "color_jitter": 0.0}
 
@@ -145,7 +144,7 @@ def test_random_augmentation_is_exact_and_pixels_follow() -> None:
 
 
 def test_large_image_prescale_keeps_alignment() -> None:
-    from posehybrid.data.transforms import prescale
+    from posehybrid.data.geometry import prescale
 
     size = (720, 480)
     kps = np.array([[300.0, 200.0], [420.0, 330.0], [360.5, 260.25]])

@@ -28,8 +28,11 @@ def test_fresh_experiment_trains_the_three_stages_in_order(tiny_pipeline: TinyPi
     mtimes = [Path(m["best_checkpoint"]).stat().st_mtime for m in (detector, spatial, joint)]
     assert mtimes == sorted(mtimes)
     ablation = json.loads((tiny_pipeline.experiment_dir / "ablation.json").read_text())
-    assert [row["stage"] for row in ablation["stages"]] == list(STAGES)
-    assert ablation["stages"][2]["pck@0.2"] == joint["pck@0.2"]
+    assert [row["stage"] for row in ablation["stages"]] == ["mean pose", *STAGES]
+    assert ablation["stages"][3]["pck@0.2"] == joint["pck@0.2"]
+    # the floor row is scored on the same test split, in seconds
+    floor = ablation["stages"][0]
+    assert 0.0 <= floor["pck@0.2"] <= 1.0 and floor["minutes"] < 1.0
 
 
 def test_second_joint_run_reuses_the_upstream_checkpoints(
@@ -69,7 +72,7 @@ def test_ablation_control_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> No
     )  # fmt: skip
     ablation = json.loads((log_dir / "tiny" / "ablation.json").read_text())
     stages = [row["stage"] for row in ablation["stages"]]
-    assert stages == [*STAGES, "control (detector trained longer)"]
+    assert stages == ["mean pose", *STAGES, "control (detector trained longer)"]
     (control,) = list((log_dir / "tiny" / "part_detector_control").glob("*/metrics.json"))
     init = json.loads(control.read_text())["init"]["part_detector"]
     assert Path(init).parent.parent.parent.name == "part_detector"  # started from stage 1

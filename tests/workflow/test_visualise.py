@@ -37,7 +37,8 @@ def fake_trainer(dm, root: Path, loggers: list, epoch: int = 0) -> SimpleNamespa
         sanity_checking=False,
         is_global_zero=True,
         current_epoch=epoch,
-        max_epochs=3,
+        max_epochs=-1,
+        max_steps=30,
         global_step=10 * epoch,
         loggers=loggers,
         datamodule=dm,
@@ -65,8 +66,8 @@ def test_csv_run_gets_png_grids_of_the_same_images(spatial_setup, tmp_path: Path
     cb = VisualiseCallback(num_images=4)
     for epoch in (0, 1):
         cb.on_validation_epoch_end(fake_trainer(dm, tmp_path, [CSVLogger(tmp_path)], epoch), module)
-    pngs = sorted((tmp_path / "visualisations").glob("epoch_*.png"))
-    assert [p.name for p in pngs] == ["epoch_000.png", "epoch_001.png"]
+    pngs = sorted((tmp_path / "visualisations").glob("step_*.png"))
+    assert [p.name for p in pngs] == ["step_000000.png", "step_000010.png"]
     grid = np.asarray(Image.open(pngs[0]))
     n_val = len(dm.datasets["val"])
     rows = min(4, n_val)

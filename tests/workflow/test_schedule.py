@@ -1,0 +1,57 @@
+"""Training length is a number of optimiser steps, whatever the dataset size: an epoch-sized
+recipe silently collapsed to a few hundred steps on a small real dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from posehybrid.pipeline import control_steps
+from posehybrid.training import planned_steps
+from tests.workflow.conftest import TinyPipeline, train
+
+
+@pytest.mark.parametrize("n_images", [24, 56])
+def test_stage_trains_the_configured_steps_whatever_the_dataset_size(
+    tiny_pipeline: TinyPipeline, tmp_path: Path, n_images: int
+) -> None:
+    args = [
+        "stage=part_detector", f"name=steps{n_images}", "logger=none", f"data.n_images={n_images}",
+        "data.batch_size=4", "data.num_workers=0", "trainer.max_steps=7",
+        "trainer.val_check_interval=7", *tiny_pipeline.paths(tmp_path / "outputs"),
+    ]  # fmt: skip
+    proc = train(args, tiny_pipeline.env)
+    (metrics,) = (tmp_path / "outputs" / f"steps{n_images}" / "part_detector").glob(
+        "*/metrics.json"
+    )
+    m = json.loads(metrics.read_text())
+    assert m["steps"] == 7
+    # 24 images: 12 train - 1 val = 2 batches an epoch; 56: 25 train = 6 batches
+    assert m["epochs"] == {24: 4, 56: 2}[n_images]
+    assert "only 7 optimiser steps planned" in proc.stdout + proc.stderr  # < warn_below_steps
+
+
+def test_planned_steps_counts_epoch_caps_and_batch_limits() -> None:
+    def cfg(**trainer):
+        base = {"max_steps": 100, "max_epochs": -1, "limit_train_batches": None}
+        return OmegaConf.create({"data": {"batch_size": 8}, "trainer": {**base, **trainer}})
+
+    assert planned_steps(cfg(), 20) == 100  # steps, not epochs
+    assert planned_steps(cfg(max_epochs=3), 20) == 6  # 3 epochs of 2 batches cap it
+    assert planned_steps(cfg(max_epochs=3, limit_train_batches=1), 200) == 3
+    assert planned_steps(cfg(max_steps=-1, max_epochs=2), 5) == 2  # one partial batch an epoch
+
+
+def test_control_budget_is_the_spatial_and_joint_time_in_detector_steps() -> None:
+    rows = [
+        {"stage": "mean pose", "minutes": 0.1},
+        {"stage": "part_detector", "minutes": 5.0},
+        {"stage": "spatial", "minutes": 2.0},
+        {"stage": "joint", "minutes": 3.0},
+    ]
+    # 5 minutes = 300 s at 0.25 s per detector step
+    assert control_steps(rows, {"step_seconds": 0.25}) == 1200
+    assert control_steps(rows, {"step_seconds": 0.7}) == 429  # rounded up
