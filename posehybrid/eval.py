@@ -136,8 +136,8 @@ def example_figure(
     res: dict[str, torch.Tensor], dataset: Any, path: Path, k: int, title: str
 ) -> None:
     """Best and worst ``k`` test examples by mean torso-normalised error, on original images."""
-    from posehybrid.data.images import read_image
     from posehybrid.data.geometry import crop_affine
+    from posehybrid.data.images import read_image
     from posehybrid.metrics import torso_lengths
     from posehybrid.plots import example_tile, plot_examples
 

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from posehybrid.data.skeleton import JointSet
 from posehybrid.data.geometry import box_affine, letterbox_affine, prescale
+from posehybrid.data.skeleton import JointSet
 from posehybrid.data.transforms import PoseTransform
 from posehybrid.modules.base import PoseModule, to_original
 from posehybrid.utils.runs import run_dir_of

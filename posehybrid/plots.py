@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 from posehybrid.data.draw import draw_skeleton
-from posehybrid.data.skeleton import JointSet
 from posehybrid.data.geometry import apply_affine, prescale, to3x3
+from posehybrid.data.skeleton import JointSet
 from posehybrid.utils.io import atomic_write
 
 

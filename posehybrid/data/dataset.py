@@ -9,10 +9,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from posehybrid.data.heatmaps import HeatmapCodec
-from posehybrid.data.images import image_size, read_image
-from posehybrid.data.records import PoseRecord
-from posehybrid.data.skeleton import JointSet
 from posehybrid.data.geometry import (
     apply_affine,
     crop_affine,
@@ -20,6 +16,10 @@ from posehybrid.data.geometry import (
     joints_box_affine,
     prescale,
 )
+from posehybrid.data.heatmaps import HeatmapCodec
+from posehybrid.data.images import image_size, read_image
+from posehybrid.data.records import PoseRecord
+from posehybrid.data.skeleton import JointSet
 from posehybrid.data.transforms import AugmentConfig, PoseTransform
 from posehybrid.utils.resume import SharedEpoch, sample_rng
 

@@ -7,8 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posehybrid.data.records import PoseRecord
-from posehybrid.data.skeleton import FLIC, LSP
 from posehybrid.data.geometry import (
     apply_affine,
     box_affine,
@@ -16,6 +14,8 @@ from posehybrid.data.geometry import (
     invert_affine,
     letterbox_affine,
 )
+from posehybrid.data.records import PoseRecord
+from posehybrid.data.skeleton import FLIC, LSP
 from posehybrid.data.transforms import AugmentConfig, PoseTransform
 
 NO_AUG = {"scale": 0.0, "rotate": 0.0, "translate": 0.0, "flip": 0.0, "color_jitter": 0.0}
