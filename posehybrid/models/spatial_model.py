@@ -139,8 +139,13 @@ class SpatialModel(nn.Module):
         bias: ``"scalar"`` (one b per edge, shape (E,)) or ``"pixel"`` (shape (E, h, w)).
         eps: added inside the log so all-zero inputs with tiny biases stay finite.
         bias_init: initial SoftPlus_β(b) (probability space).
+        edge_weights: learn one positive weight τ_e per edge on its log-message,
+            ``s_A = Σ_v τ_{A|v} log(…)`` (a per-edge temperature; 1 at the start). The plain
+            model counts every message as independent evidence, so the broad pairwise terms
+            together can outweigh the sharp self term and pull the peak off the detector's.
 
-    Parameters: ``weight`` (E, K, K) and ``bias`` (E,) or (E, h, w), both *pre*-SoftPlus.
+    Parameters: ``weight`` (E, K, K) and ``bias`` (E,) or (E, h, w), both *pre*-SoftPlus;
+    with ``edge_weights`` also ``edge_weight`` (E,), pre-SoftPlus.
     Initially every self edge is a delta and every other edge flat; call ``init_kernels`` with
     priors (``priors.init_kernels``) to start from displacement histograms.
 
@@ -158,6 +163,7 @@ class SpatialModel(nn.Module):
         bias: Literal["scalar", "pixel"] = "scalar",
         eps: float = 1e-6,
         bias_init: float = 1e-2,
+        edge_weights: bool = False,
     ) -> None:
         super().__init__()
         w, h = (int(s) for s in heatmap_size)
@@ -195,6 +201,7 @@ class SpatialModel(nn.Module):
         )  # (J, E)
         self.weight = nn.Parameter(torch.empty(e, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.empty((e,) if bias == "scalar" else (e, h, w)))
+        self.edge_weight = nn.Parameter(torch.empty(e)) if edge_weights else None
         # Per-axis FFT plan: rows (h) and columns (w).
         self._kh, self._ch, self._nh = fft_sizes(h, kernel_size)
         self._kw, self._cw, self._nw = fft_sizes(w, kernel_size)
@@ -212,6 +219,8 @@ class SpatialModel(nn.Module):
         self.init_kernels(kernels)
         with torch.no_grad():
             self.bias.copy_(softplus_inverse(torch.full_like(self.bias, bias_init), self.beta))
+            if self.edge_weight is not None:
+                self.edge_weight.copy_(softplus_inverse(torch.ones_like(self.edge_weight)))
 
     def init_kernels(self, kernels: Tensor, min_value: float = 1e-8) -> None:
         """Set ``weight`` so that SoftPlus_β(weight) == kernels (E,K,K), clamped ≥ min_value.
@@ -228,6 +237,10 @@ class SpatialModel(nn.Module):
     def kernels(self) -> Tensor:
         """Probability-space kernels SoftPlus_β(weight), (E, K, K)."""
         return F.softplus(self.weight, beta=self.beta)
+
+    def edge_weights(self) -> Tensor | None:
+        """Per-edge weights τ (E,) of the log-messages (SoftPlus of ``edge_weight``), or None."""
+        return None if self.edge_weight is None else F.softplus(self.edge_weight)
 
     def biases(self) -> Tensor:
         """Probability-space biases SoftPlus_β(bias), (E,) or (E, h, w)."""
@@ -342,6 +355,9 @@ class SpatialModel(nn.Module):
             # Σ over each target's edges as a (J,E) 0/1 matmul (faster than index_add on CPU).
             b, _, p, q = logs.shape
             tgt = self._tgt_onehot.to(logs.dtype)
+            tau = self.edge_weights()
+            if tau is not None:
+                tgt = tgt * tau.to(logs.dtype)  # (J, E): τ_e on each target's edges
             s = torch.matmul(tgt, logs.reshape(b, -1, p * q)).view(b, self.num_joints, p, q)
         return s.transpose(-1, -2).contiguous() if method == "fft" else s
 
@@ -355,7 +371,8 @@ class SpatialModel(nn.Module):
         return (
             f"num_joints={self.num_joints}, edges={len(self.edges)}, heatmap_size="
             f"{self.heatmap_size}, kernel_size={self.kernel_size}, beta={self.beta}, "
-            f"bias={self.bias_mode!r}, fft=({self._nh}, {self._nw})"
+            f"bias={self.bias_mode!r}, edge_weights={self.edge_weight is not None}, "
+            f"fft=({self._nh}, {self._nw})"
         )
 
 

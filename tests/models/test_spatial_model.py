@@ -233,3 +233,25 @@ def test_inference_reuses_kernel_spectra_until_the_weights_change() -> None:
     # with autograd on, the spectra are recomputed (and gradients reach the weights)
     m.conv_fft(e).sum().backward()
     assert m.weight.grad is not None and m.weight.grad.abs().sum() > 0
+
+
+def test_edge_weights_scale_each_log_message() -> None:
+    j, size, k = 3, (10, 8), 9
+    edges = full_edges(j)
+    plain = random_model(j, edges, size, k)
+    weighted = random_model(j, edges, size, k, edge_weights=True)
+    e = torch.rand(2, j, size[1], size[0])
+    # at initialisation every weight is 1: the same model
+    assert torch.allclose(weighted.edge_weights(), torch.ones(len(edges)), atol=1e-6)
+    torch.testing.assert_close(weighted(e), plain(e), atol=1e-5, rtol=1e-5)
+    tau = torch.linspace(0.2, 3.0, len(edges))
+    with torch.no_grad():
+        weighted.edge_weight.copy_(softplus_inverse(tau))
+    logs = weighted.log_messages(weighted.conv_direct(e))  # (B, E, h, w)
+    want = torch.zeros(2, j, size[1], size[0])
+    for i, (a, _) in enumerate(edges):
+        want[:, a] += tau[i] * logs[:, i]
+    torch.testing.assert_close(weighted(e), want, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(weighted(e, method="direct"), want, atol=1e-5, rtol=1e-5)
+    weighted(e).logsumexp(dim=(-2, -1)).sum().backward()
+    assert weighted.edge_weight.grad is not None and weighted.edge_weight.grad.abs().sum() > 0
