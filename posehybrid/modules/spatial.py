@@ -16,7 +16,7 @@ from posehybrid.modules.losses import spatial_cross_entropy
 from posehybrid.utils.checkpoint import expect_checkpoint
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-REFINES = ("spatial", "detector")
+REFINES = ("spatial", "detector", "detector_parabola")
 
 
 def _decode_cfg(decode: dict[str, Any]) -> dict[str, Any]:
@@ -38,10 +38,12 @@ class SpatialModule(PoseModule):
     Args:
         init: ``{"part_detector": PATH}``: the stage-1 checkpoint to start from.
         loss: ``(logits, target, weight) -> loss`` (default: spatial cross-entropy).
-        decode: ``{"method": "argmax"|"soft_argmax", "refine": "spatial"|"detector"}``: the
-            argmax of the spatial output, refined sub-pixel either by a parabola through the
-            spatial logits (``"spatial"``) or by the 3x3 centroid of the detector's map
-            (``"detector"``, design §4). The legacy ``"refine_with_detector": bool`` is read too.
+        decode: ``{"method": "argmax"|"soft_argmax", "refine": ...}``: the argmax of the
+            spatial output, refined sub-pixel by a parabola through the spatial logits
+            (``"spatial"``), by the 3x3 centroid of the detector's map (``"detector"``, design
+            §4), or by a parabola through the log of the detector's map around the spatial
+            argmax (``"detector_parabola"``: exact for the detector's Gaussian-trained peaks).
+            The legacy ``"refine_with_detector": bool`` is read too.
         edges: the (A, v) edge list; by default built from ``model_cfg["spatial_graph"]``.
         cache_heatmaps: keep the frozen detector's train/val heat-maps in memory after their
             first epoch, as the paper stored them (needs un-augmented training data: the
@@ -149,8 +151,13 @@ class SpatialModule(PoseModule):
 
     def decode(self, maps: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         method = self.decode_cfg["method"]
-        if self.decode_cfg["refine"] == "detector":
+        refine = self.decode_cfg["refine"]
+        if refine == "detector":
             return self.codec.decode(maps["spatial"], refine_with=maps["detector"], method=method)
+        if refine == "detector_parabola":
+            return self.codec.decode(
+                maps["spatial"], refine_with=maps["detector"], method=method, refine="parabola"
+            )
         return self.codec.decode(maps["spatial"], method=method, log_space=True)
 
     def on_train_epoch_start(self) -> None:

@@ -30,6 +30,14 @@ def test_refine_spatial_fits_the_logits_and_detector_uses_its_map() -> None:
     np.testing.assert_allclose(spatial[0].numpy(), truth, atol=1e-3)
     detector, _ = _module({"refine": "detector"}).decode(maps)
     assert (detector[0, :, 0] - spatial[0, :, 0]).mean() > 0.3
+    # the log-parabola on the detector's Gaussian recovers its centre exactly, even though the
+    # integer position comes from the spatial argmax (the centroid is biased towards it)
+    parabola, _ = _module({"refine": "detector_parabola"}).decode(maps)
+    shifted = truth + np.array([1.2, 0.0], np.float32)
+    near = np.abs(np.round(codec.to_heatmap(shifted)) - np.round(codec.to_heatmap(truth)))
+    same_pixel = (near == 0).all(axis=1)
+    np.testing.assert_allclose(parabola[0].numpy()[same_pixel], shifted[same_pixel], atol=1e-3)
+    assert same_pixel.sum() >= 3
 
 
 def test_legacy_and_bad_decode_settings() -> None:
