@@ -11,6 +11,8 @@ from posehybrid.modules.losses import heatmap_mse
 from posehybrid.modules.spatial import SpatialModule
 from posehybrid.utils.checkpoint import expect_checkpoint
 
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
 
 class JointModule(SpatialModule):
     """Both parts train, with separate learning rates (``detector_lr``, ``spatial_lr``).
@@ -65,11 +67,12 @@ class JointModule(SpatialModule):
             ]
         )
 
-    def on_train_epoch_start(self) -> None:
-        # Lightning switches every submodule to train mode at each epoch start; undo it for the
-        # norm layers only.
-        super().on_train_epoch_start()
-        if self.detector_norm_eval:
+    def train(self, mode: bool = True) -> JointModule:
+        """Train mode with the detector's norm layers kept in eval mode when
+        ``detector_norm_eval`` (see :meth:`SpatialModule.train` for why ``train`` is where)."""
+        super().train(mode)
+        if mode and self.detector_norm_eval:
             for m in self.detector.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                if isinstance(m, BATCH_NORMS):
                     m.eval()
+        return self

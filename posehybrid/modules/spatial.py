@@ -160,7 +160,12 @@ class SpatialModule(PoseModule):
             )
         return self.codec.decode(maps["spatial"], method=method, log_space=True)
 
-    def on_train_epoch_start(self) -> None:
-        # Lightning puts the whole module in train mode; a frozen detector stays in eval mode.
-        if not self.train_detector:
+    def train(self, mode: bool = True) -> SpatialModule:
+        """Train mode, except a frozen detector stays in eval mode (batch-norm statistics
+        fixed). Overriding ``train`` (as mmdet's ``norm_eval`` does) holds wherever Lightning
+        switches modes: fit start, after each validation, and a mid-epoch restart, which skips
+        ``on_train_epoch_start``."""
+        super().train(mode)
+        if mode and not self.train_detector:
             self.detector.eval()
+        return self

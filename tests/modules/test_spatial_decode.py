@@ -53,8 +53,8 @@ def test_joint_stage_keeps_detector_norm_statistics_frozen() -> None:
     cfg = tiny_model_cfg()
     cfg["part_detector"]["norm"] = {"_target_": "torch.nn.BatchNorm2d", "_partial_": True}
     for frozen in (True, False):
+        # train() is all Lightning calls (also on a mid-epoch restart, which skips the epoch hooks)
         module = JointModule(joint_set="lsp", model_cfg=cfg, detector_norm_eval=frozen).train()
-        module.on_train_epoch_start()
         norms = [m for m in module.detector.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         assert norms and all(m.training != frozen for m in norms)
         assert module.detector.training and module.spatial.training
@@ -62,3 +62,14 @@ def test_joint_stage_keeps_detector_norm_statistics_frozen() -> None:
         module.detector(torch.rand(2, 3, 64, 64))
         assert torch.equal(norms[0].running_mean, before) == frozen
         assert all(p.requires_grad for p in module.detector.parameters())
+
+
+def test_spatial_stage_detector_stays_in_eval_mode_whatever_switches_modes() -> None:
+    cfg = tiny_model_cfg()
+    cfg["part_detector"]["norm"] = {"_target_": "torch.nn.BatchNorm2d", "_partial_": True}
+    module = SpatialModule(joint_set="lsp", model_cfg=cfg)
+    for _ in range(2):  # fit start, then again after a validation or a mid-epoch restart
+        module.eval()
+        module.train()
+        assert module.training and module.spatial.training
+        assert not any(m.training for m in module.detector.modules())
