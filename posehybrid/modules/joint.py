@@ -18,6 +18,8 @@ class JointModule(SpatialModule):
     """Both parts train, with separate learning rates (``detector_lr``, ``spatial_lr``).
 
     Args:
+        detector_lr / spatial_lr: the two parameter groups' learning rates (their defaults
+            live in ``conf/stage/joint.yaml``; None when the module is built for inference).
         init: ``{"spatial": PATH, "part_detector": PATH|None}``: the stage-2 checkpoint holds
             both models; an explicit part-detector checkpoint replaces the detector's weights.
         detector_norm_eval: keep the detector's batch-norm layers in eval mode (running
@@ -34,8 +36,8 @@ class JointModule(SpatialModule):
     def __init__(
         self,
         *args: Any,
-        detector_lr: float = 2e-4,
-        spatial_lr: float = 1e-3,
+        detector_lr: float | None = None,
+        spatial_lr: float | None = None,
         detector_norm_eval: bool = True,
         detector_loss_weight: float = 0.0,
         **kwargs: Any,
@@ -60,6 +62,8 @@ class JointModule(SpatialModule):
         return loss
 
     def configure_optimizers(self) -> Any:
+        if self.detector_lr is None or self.spatial_lr is None:
+            raise RuntimeError("JointModule was built without detector_lr/spatial_lr")
         return self._configure(
             [
                 {"params": self.detector.parameters(), "lr": self.detector_lr},

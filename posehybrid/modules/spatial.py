@@ -64,15 +64,15 @@ class SpatialModule(PoseModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        graph = dict(self.model_cfg.get("spatial_graph") or {})
+        graph = dict(self.model_cfg["spatial_graph"])  # conf/model/*.yaml: spatial_graph
         self.graph_cfg = graph
         if edges is None:
             edges = build_edges(
                 self.joint_set.num_joints,
                 self.joint_set.link_indices,
-                mode=graph.get("mode", "tree"),
-                explicit=graph.get("explicit"),
-                self_edges=graph.get("self_edges", True),
+                mode=graph["mode"],
+                explicit=graph["explicit"],
+                self_edges=graph["self_edges"],
             )
         self.edges = [(int(a), int(v)) for a, v in edges]
         self.detector = build_part_detector(self.model_cfg)
@@ -117,10 +117,10 @@ class SpatialModule(PoseModule):
             keypoints=uv,
             valid=np.asarray(valid, dtype=bool),
             kernel_size=self.spatial.kernel_size,
-            histogram_pairs=self.graph_cfg.get("histogram_pairs", "neighbours"),
+            histogram_pairs=self.graph_cfg["histogram_pairs"],
             links=self.joint_set.link_indices,
-            blur_sigma=float(self.graph_cfg.get("blur_sigma", 1.0)),
-            floor=float(self.graph_cfg.get("floor", 1e-3)),
+            blur_sigma=float(self.graph_cfg["blur_sigma"]),
+            floor=float(self.graph_cfg["floor"]),
         )
         self.spatial.init_kernels(torch.as_tensor(kernels, dtype=torch.float32))
 
