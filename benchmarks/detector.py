@@ -155,12 +155,12 @@ def mfu_figure(
         return matmul_flops_dtype(case.matmul_n, device, mm_dtype)
 
     repeat(step, case.warmup, device)
-    mfu, peak, achieved, step_s = [], [], [], []
+    mfu, refs, achieved, step_s = [], [], [], []
     for _ in range(case.repeats):
         mm = ref_flop_s()
         t = timed(step, device)
         mfu.append(flops / t / mm)
-        peak.append(mm)
+        refs.append(mm)
         achieved.append(flops / t)
         step_s.append(t)
     threads = torch.get_num_threads()
@@ -183,15 +183,15 @@ def mfu_figure(
     }  # fmt: skip
     details = {
         "train_flop_s": achieved,
-        "reference_flop_s": peak,
+        "reference_flop_s": refs,
         "reference_survey_flop_s": survey,
         "theoretical_peak_flop_s": theory,
         "theoretical_peak": cpu()["peak"] if theory is not None else None,
         "mfu_vs_peak": [a / theory for a in achieved] if theory else None,
-        "reference_vs_peak": [p / theory for p in peak] if theory else None,
+        "reference_vs_peak": [r / theory for r in refs] if theory else None,
         # True: a measured kernel beat the "peak", so its inputs (virtual CPU model, clock
         # estimate without turbo) are too low; the measured reference is the one to trust.
-        "peak_estimate_exceeded": bool(theory and max(peak) > theory),
+        "peak_estimate_exceeded": bool(theory and max([*refs, *survey.values()]) > theory),
         "step_s": step_s,
         "img_s": [case.batch / t for t in step_s],
         "train_gflop_per_image": flops / case.batch / 1e9,

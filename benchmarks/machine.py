@@ -120,7 +120,7 @@ def cpu() -> dict[str, Any]:
     cores = os.cpu_count() or 1
     ghz, clock_source, estimate = _clock_ghz(info)
     peak = theoretical_peak(vendor, family, model, flags, cores, ghz)
-    return {
+    result = {
         "model": info.get("model name", platform.processor() or platform.machine()),
         "vendor": vendor,
         "family": family,
@@ -135,6 +135,25 @@ def cpu() -> dict[str, Any]:
         "torch": torch.__version__,
         **_library_versions(),
     }
+    result["summary"] = describe(result)
+    return result
 
 
-__all__ = ["KERNEL_FLAGS", "cpu", "theoretical_peak"]
+def describe(info: dict[str, Any]) -> str:
+    """One line for a README table caption: CPU, flags, clock, peak, libraries."""
+    flags = " ".join(f for f, on in info["flags"].items() if on) or "no AVX"
+    clock = "clock unknown"
+    if info["clock_ghz"]:
+        clock = f"{info['clock_ghz']:.2f} GHz" + (
+            " (estimate)" if info["clock_is_estimate"] else ""
+        )
+    peak = info["peak"]["fp32_flop_s"]
+    peak_s = f"fp32 peak {peak / 1e9:.0f} GFLOP/s" if peak else "fp32 peak unknown"
+    return (
+        f"{info['model']} ({info['peak']['microarchitecture']}"
+        f"{', virtual' if info.get('virtualized') else ''}; {flags}), {info['cores']} cores, "
+        f"{clock}, {peak_s}; torch {info['torch']}, oneDNN {info['onednn']}, MKL {info['mkl']}"
+    )
+
+
+__all__ = ["KERNEL_FLAGS", "cpu", "describe", "theoretical_peak"]

@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         lines += table(results["gpu"], prefix="gpu/")
     print("\n".join(lines))
     print(
-        f"\n{results['machine']['device']}, {results['machine']['cores']} cores, "
-        f"{settings.threads} threads; {results['seconds']['total']:.0f} s; wrote {out_path}",
+        f"\n{results['machine']['cpu']['summary']}; {settings.threads} threads; "
+        f"{results['seconds']['total']:.0f} s; wrote {out_path}",
         file=sys.stderr,
     )
     for verdict, label in (("fail", "targets missed"), ("noisy", "too noisy to judge"),

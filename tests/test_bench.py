@@ -41,7 +41,15 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     for key, target in CPU_FIGURES.items():
         fig = bench[key]
         cpu = fig["machine"]["cpu"]  # every figure names the machine and the kernel libraries
-        assert {"model", "cores", "flags", "clock_ghz", "clock_is_estimate", "peak"} <= set(cpu)
+        assert {
+            "model",
+            "cores",
+            "flags",
+            "clock_ghz",
+            "clock_is_estimate",
+            "peak",
+            "summary",
+        } <= set(cpu)
         assert set(KERNEL_FLAGS) <= set(cpu["flags"]), key
         assert cpu["torch"] and "onednn" in cpu and "mkl" in cpu, key
         if "error" in fig:  # only an impossible MFU may be refused, and then is no figure
