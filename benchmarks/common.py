@@ -4,8 +4,15 @@ A *figure* is one entry of ``bench.json``::
 
     {"median", "min", "max", "repeats", "unit", "samples",
      "target": {"op": ">=", "value": 20} | None, "meets_target": bool | None,
+     "spread": {"below", "above", "limit", "noisy"} | None, "verdict": str,
      "config": {...}, "details": {...}, "machine": {cores, torch_threads, device, torch,
-     load_avg_start, load_avg_end}}
+     cpu: {model, flags, clock, peak, onednn, mkl, ...}, load_avg_start, load_avg_end}}
+
+``verdict`` is "pass", "fail", "noisy" (the samples spread wider than the figure's limit
+around the median, so neither pass nor fail is meaningful; ``meets_target`` is then None) or
+"report" (no target). A measurement that cannot be true (an MFU above 1) is not a figure: it
+is written as an *error entry* ``{"error": message, "unit", "config", "details", "machine"}``
+without ``median``.
 
 Ratios are computed per repeat from A/B measurements taken alternately in the same process, so
 that a change of machine load hits both sides of a ratio alike; the statistics are over those
@@ -15,7 +22,6 @@ per-repeat ratios.
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from benchmarks.machine import cpu as cpu_info
 
 REPO = Path(__file__).resolve().parents[1]
 Target = tuple[str, float]
@@ -92,15 +100,7 @@ def device_name(device: str | torch.device = "cpu") -> str:
     dev = torch.device(device)
     if dev.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(dev)}"
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"cpu: {name}"
+    return f"cpu: {cpu_info()['model']}"
 
 
 def machine(
@@ -112,6 +112,7 @@ def machine(
         "torch_threads": torch.get_num_threads(),
         "device": device_name(device),
         "torch": torch.__version__,
+        "cpu": cpu_info(),  # also for GPU figures: the host runs the loader and Python
         "load_avg_start": list(load_start) if load_start is not None else None,
         "load_avg_end": load_avg(),
     }
@@ -136,6 +137,23 @@ def meets(value: float, target: Target | None) -> bool | None:
     return value >= bound if op == ">=" else value <= bound
 
 
+def spread(samples: Sequence[float], limit: float) -> dict[str, float | bool]:
+    """How far min and max lie from the median, relative to it; ``noisy`` past ``limit``.
+
+    ``limit`` 0.05 means "within ±5 % of the median": a figure whose samples straddle its
+    target by more than that cannot be called a pass or a fail.
+    """
+    med = statistics.median(samples)
+    below, above = 1 - min(samples) / med, max(samples) / med - 1
+    return {"below": below, "above": above, "limit": limit, "noisy": max(below, above) > limit}
+
+
+def verdict(meets_target: bool | None, noisy: bool) -> str:
+    if noisy:
+        return "noisy"
+    return {True: "pass", False: "fail", None: "report"}[meets_target]
+
+
 def figure(
     samples: Sequence[float],
     unit: str,
@@ -146,25 +164,55 @@ def figure(
     device: str | torch.device = "cpu",
     load_start: Sequence[float] | None = None,
     threads: int | None = None,
+    max_spread: float | None = None,
 ) -> dict[str, Any]:
     """Build one ``bench.json`` entry; the target is judged on the median.
 
     ``threads``: the intra-op threads the figure ran with, when it differs from the current
     setting (a figure measured inside ``num_threads(1)`` is recorded after it returns).
+    ``max_spread``: relative limit of min/max around the median (see :func:`spread`); past it
+    the figure is "noisy" and ``meets_target`` is None.
     """
     stats = summarize(samples)
     info = machine(device, load_start)
     if threads is not None:
         info["torch_threads"] = int(threads)
+    sp = None if max_spread is None else spread(samples, max_spread)
+    noisy = bool(sp and sp["noisy"])
+    ok = None if noisy else meets(float(stats["median"]), target)
     return {
         **stats,
         "unit": unit,
         "samples": [float(s) for s in samples],
         "target": None if target is None else {"op": target[0], "value": target[1]},
-        "meets_target": meets(float(stats["median"]), target),
+        "meets_target": ok,
+        "spread": sp,
+        "verdict": verdict(ok, noisy),
         "config": config,
         "details": details or {},
         "machine": info,
+    }
+
+
+def error_entry(
+    message: str,
+    unit: str,
+    config: dict[str, Any],
+    *,
+    details: dict[str, Any] | None = None,
+    device: str | torch.device = "cpu",
+    load_start: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """A ``bench.json`` entry for a measurement that cannot be right: no median, no verdict
+    on the target, the raw numbers in ``details`` for whoever debugs it."""
+    return {
+        "error": message,
+        "unit": unit,
+        "meets_target": None,
+        "verdict": "error",
+        "config": config,
+        "details": details or {},
+        "machine": machine(device, load_start),
     }
 
 

@@ -5,7 +5,9 @@
     python -m benchmarks.run --quick              # tiny sizes: checks the code paths only
 
 Each figure is measured in this process except the memory one (a child process, so that
-nothing this process holds is counted). Figures run one after another, never concurrently:
+nothing this process holds is counted). Every figure records the machine (CPU model, kernel
+flags, clock, theoretical peak, torch/oneDNN/MKL versions); a measurement that cannot be true
+(an MFU above 1) is written as an ``{"error": ...}`` entry and shown as **error**. Figures run one after another, never concurrently:
 on 2 cores a parallel figure would slow the other down.
 """
 
@@ -61,15 +63,22 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:.3g} {unit}" if abs(value) < 1000 else f"{value:,.0f} {unit}"
 
 
+VERDICTS = {"pass": "yes", "fail": "**no**", "noisy": "noisy", "report": ""}
+
+
 def table(figures: dict[str, dict[str, Any]], prefix: str = "") -> list[str]:
-    """Markdown rows: key, median (min–max), target, verdict."""
+    """Markdown rows: key, median (min–max), target, verdict; error entries say why."""
     rows = []
     for key, fig in figures.items():
-        if not isinstance(fig, dict) or "median" not in fig:
+        if not isinstance(fig, dict) or not ("median" in fig or "error" in fig):
             continue
         target = fig.get("target")
         goal = f"{target['op']} {target['value']:g}" if target else "report"
-        verdict = {True: "yes", False: "**no**", None: ""}[fig.get("meets_target")]
+        if "error" in fig:
+            rows.append(f"| {prefix}{key} | **error** | | {goal} | {fig['error']} |")
+            continue
+        fallback = {True: "pass", False: "fail", None: "report"}[fig.get("meets_target")]
+        verdict = VERDICTS[fig.get("verdict", fallback)]
         spread = f"{fmt(fig['min'], '')}–{fmt(fig['max'], '')}".replace(" ", "")
         rows.append(
             f"| {prefix}{key} | {fmt(fig['median'], fig['unit'])} | {spread} | {goal} | {verdict} |"
@@ -116,15 +125,17 @@ def main(argv: list[str] | None = None) -> int:
         lines += table(results["gpu"], prefix="gpu/")
     print("\n".join(lines))
     print(
-        f"\n{results['machine']['device']}, {results['machine']['cores']} cores, "
-        f"{settings.threads} threads; {results['seconds']['total']:.0f} s; wrote {out_path}",
+        f"\n{results['machine']['cpu']['summary']}; {settings.threads} threads; "
+        f"{results['seconds']['total']:.0f} s; wrote {out_path}",
         file=sys.stderr,
     )
-    missed = [
-        k for k, f in results.items() if isinstance(f, dict) and f.get("meets_target") is False
-    ]
-    if missed and not settings.quick:
-        print(f"[bench] targets missed: {', '.join(missed)}", file=sys.stderr)
+    for verdict, label in (("fail", "targets missed"), ("noisy", "too noisy to judge"),
+                           ("error", "errors (not figures)")):  # fmt: skip
+        keys = [
+            k for k, f in results.items() if isinstance(f, dict) and f.get("verdict") == verdict
+        ]
+        if keys and not settings.quick:
+            print(f"[bench] {label}: {', '.join(keys)}", file=sys.stderr)
     return 0
 
 

@@ -10,6 +10,11 @@ The spatial model runs its *direct* convolution in exported graphs: ONNX has no 
 function cannot be serialised by TorchScript. Both paths compute the same messages (tested in
 ``tests/models/test_spatial_model.py``); the gap is reported in ``export.json``.
 
+The detector's batch norm is folded into its convolutions before export
+(``models.fusion.fold_batch_norm``: no norm layers in the graphs; ``fold_bn=false``, given as
+``+fold_bn=false``, keeps them). The folded model is checked against the unfolded one with the
+same tolerances as the exported files (``verification.bn_folded_*``).
+
 Every export is verified in the command: the exported file is loaded back and run (ONNX with
 onnxruntime) on a batch size different from the traced one, and its outputs must equal
 PyTorch's within ``tolerance`` (1e-4, scores) and ``keypoint_tolerance`` (1e-3 px), else exit 1:
@@ -190,7 +195,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 "format=onnx needs onnx and onnxruntime: pip install -e '.[onnx]'"
             ) from None
     ckpt = resolve_user_path(cfg.ckpt)
-    module = load_module(ckpt)
+    fold_bn = bool(cfg.get("fold_bn", True))
+    module = load_module(ckpt, fold_bn=fold_bn)
     out_dir = resolve_user_path(cfg.output) if cfg.get("output") else None
     out_dir = out_dir or Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -210,6 +216,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     verification: dict[str, float] = {"ambiguous_joints": int((~keep).sum())}
     if getattr(module, "spatial", None) is not None:
         verification["direct_vs_fft_max_abs"] = max_diff(training_path, expected, keep)
+    if fold_bn:  # the folded model against the checkpoint's own layers
+        unfolded = KeypointModel(load_module(ckpt, fold_bn=False), method).eval()
+        with torch.inference_mode():
+            as_trained = unfolded(check)
+        kp, score = _check(
+            "batch-norm folding", diffs(expected, as_trained, keep), tolerance, keypoint_tolerance
+        )
+        verification["bn_folded_max_abs"] = score
+        verification["bn_folded_keypoint_max_px"] = kp
     files = {}
     with torch.no_grad():
         if "torchscript" in FORMATS[fmt]:
@@ -242,6 +257,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "files": files,
         "opset": opset if "onnx" in files else None,
         "spatial_method": method if getattr(module, "spatial", None) is not None else None,
+        "batch_norm": {
+            "folded": int(getattr(module.detector, "folded_batch_norms", 0)),
+            "kept": sum(isinstance(m, nn.BatchNorm2d) for m in module.detector.modules()),
+        },
         "inputs": {"image": "(B,3,H,W) float32 RGB in [0,1], letterboxed to input_size"},
         "outputs": {
             "keypoints": "(B,J,2) float32 x,y in input px (pixel centres); map back to the "

@@ -42,6 +42,17 @@ def tiny_checkpoint(
     # so the spatial model's ReLU leaves no flat maps (argmax ties that round-off decides).
     torch.nn.init.normal_(module.detector.out.weight, std=0.3)
     torch.nn.init.constant_(module.detector.out.bias, 20.0)
+    # Batch-norm statistics and affine terms away from their init, so that folding them into
+    # the convolutions (load_module, export) is not the identity (positive scales: all fold).
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for bn in module.detector.modules():
+            if isinstance(bn, torch.nn.BatchNorm2d):
+                c = bn.num_features
+                bn.running_mean.copy_(0.2 * torch.randn(c, generator=gen))
+                bn.running_var.copy_(0.5 + torch.rand(c, generator=gen))
+                bn.weight.copy_(0.5 + torch.rand(c, generator=gen))
+                bn.bias.copy_(0.2 * torch.randn(c, generator=gen))
     ckpt = {"state_dict": module.state_dict()}
     module.on_save_checkpoint(ckpt)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +92,11 @@ def test_export_equals_pytorch(tmp_path: Path, stage: str) -> None:
     for runtime in ("torchscript", "onnx"):
         assert 0 <= meta["verification"][f"{runtime}_keypoint_max_px"] <= 1e-3
     assert meta["verification"]["ambiguous_joints"] == 0  # so every keypoint was compared
+    # model=small's 14 norm layers are folded into the exported convolutions, and the folded
+    # model was checked against the checkpoint's own layers
+    assert meta["batch_norm"] == {"folded": 14, "kept": 0}
+    assert meta["verification"]["bn_folded_max_abs"] <= 1e-4
+    assert meta["verification"]["bn_folded_keypoint_max_px"] <= 1e-3
 
     # Independently: fresh input, batch size 1 (traced with 2), both files vs PyTorch.
     module = load_module(ckpt)
@@ -100,6 +116,34 @@ def test_export_equals_pytorch(tmp_path: Path, stage: str) -> None:
     if stage == "joint":
         assert meta["spatial_method"] == "direct"
         assert meta["verification"]["direct_vs_fft_max_abs"] <= 1e-3
+
+
+def test_load_module_folds_batch_norm_unless_asked_not_to(tmp_path: Path) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "spatial.ckpt", "spatial")
+    folded, unfolded = load_module(ckpt), load_module(ckpt, fold_bn=False)
+    norms = [
+        sum(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules()) for m in (folded, unfolded)
+    ]
+    assert norms == [0, 14]
+    assert not folded.training and not unfolded.training
+    image = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        got, want = folded.heatmaps(image), unfolded.heatmaps(image)
+    for key in ("detector", "spatial"):
+        err = (got[key] - want[key]).abs().max() / want[key].abs().max()
+        assert err <= 2e-5, key  # float32 round-off (models/test_fusion.py measures it)
+    # the maps have clear maxima (positive detector bias), so the keypoints agree as in export
+    torch.testing.assert_close(folded.decode(got)[0], unfolded.decode(want)[0], atol=1e-3, rtol=0)
+
+
+def test_export_without_folding_keeps_the_norm_layers(tmp_path: Path) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "pd.ckpt", "part_detector")
+    out = tmp_path / "export"
+    export_run(_cfg(ckpt, out, format="torchscript", fold_bn=False))
+    meta = json.loads((out / "export.json").read_text())
+    assert meta["batch_norm"] == {"folded": 0, "kept": 14}
+    assert "bn_folded_max_abs" not in meta["verification"]
+    assert meta["verification"]["torchscript_max_abs"] <= 1e-4
 
 
 def test_export_rejects_bad_options(tmp_path: Path) -> None:

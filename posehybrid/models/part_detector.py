@@ -101,6 +101,9 @@ class PartDetector(nn.Module):
         norm: optional factory ``channels -> nn.Module`` (e.g. ``functools.partial(
             nn.BatchNorm2d)``) inserted before every hidden ReLU. ``None`` is the paper (2014,
             before batch norm); a norm layer makes the small CPU preset converge in fewer steps.
+            For inference, ``models.fusion.fold_batch_norm`` folds eval-mode batch norm into
+            the convolution before it (through a max-pool only where all of a layer's scales
+            are non-negative; other layers stay as they are).
 
     Shapes: ``forward(x (B,3,H,W)) -> (B,J,H/4,W/4)``; H and W must be multiples of 4.
     """
