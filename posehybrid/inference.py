@@ -2,7 +2,7 @@
 
 * test-time augmentation (TTA): horizontal-flip and multi-scale averaging of heat-maps;
 * letterboxing arbitrary images to the model input with the training code's own geometry;
-* batching, device choice, and the config resolvers of the three entry points.
+* batching and device choice.
 
 Flip averaging is exact in geometry: the detector's output pixel ``i`` is centred on input
 coordinate ``x = (i + 0.5) * s - 0.5`` with ``s = W / w`` (the codec's convention), and a mirrored
@@ -24,13 +24,11 @@ from typing import TypeVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 
 from posehybrid.data.geometry import box_affine, letterbox_affine, prescale
 from posehybrid.data.skeleton import JointSet
 from posehybrid.data.transforms import PoseTransform
 from posehybrid.modules.base import PoseModule, to_original
-from posehybrid.utils.runs import run_dir_of
 
 T = TypeVar("T")
 Maps = dict[str, torch.Tensor]
@@ -215,35 +213,8 @@ def pick_device(name: str | None) -> torch.device:
     return device
 
 
-# ---------------------------------------------------------------------------- config resolvers
-def experiment_of(ckpt: object) -> str:
-    """The experiment name of a checkpoint's training run (its ``.hydra/config.yaml``), so
-    ``eval``/``export`` outputs land next to the run's stages; ``default`` when unknown."""
-    if not ckpt:
-        return "default"
-    config = run_dir_of(str(ckpt)) / ".hydra" / "config.yaml"
-    try:
-        name = OmegaConf.load(config).get("name")
-    except Exception:  # missing/odd file: the name only picks an output folder
-        return "default"
-    return str(name) if isinstance(name, str) and name else "default"
-
-
-def first_set(*values: object) -> object:
-    """The first argument that is neither None nor empty (``output`` before the default dir)."""
-    return next((v for v in values if v not in (None, "")), None)
-
-
-def register_resolvers() -> None:
-    if not OmegaConf.has_resolver("ph.ckpt_experiment"):
-        OmegaConf.register_new_resolver("ph.ckpt_experiment", experiment_of)
-    if not OmegaConf.has_resolver("ph.first_set"):
-        OmegaConf.register_new_resolver("ph.first_set", first_set)
-
-
+# ---------------------------------------------------------------------------- paths
 def resolve_user_path(path: object) -> Path:
     """A user-given path, made absolute against the working directory (Hydra does not chdir)."""
     return Path(str(path)).expanduser().resolve()
 
-
-register_resolvers()
