@@ -217,4 +217,3 @@ def pick_device(name: str | None) -> torch.device:
 def resolve_user_path(path: object) -> Path:
     """A user-given path, made absolute against the working directory (Hydra does not chdir)."""
     return Path(str(path)).expanduser().resolve()
-
