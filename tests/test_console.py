@@ -49,7 +49,9 @@ def test_each_lightning_line_once_and_no_adverts(
 
     assert any(type(h) is logging.StreamHandler for h in logging.getLogger("lightning").handlers)
     setup_console()
-    assert not any(type(h) is logging.StreamHandler for h in logging.getLogger("lightning").handlers)
+    assert not any(
+        type(h) is logging.StreamHandler for h in logging.getLogger("lightning").handlers
+    )
     logging.getLogger("lightning.fabric.utilities.seed").info("Seed set to 42")
     rank_zero_info("💡 Tip: For seamless cloud logging, try installing litlogger")
     rank_zero_info("GPU available: False, used: False")
@@ -164,7 +166,9 @@ def test_override_problems_name_the_nearest_key() -> None:
     (problem,) = override_problems("train", ["trainer.max_epoch=1", "--cfg", "job"])
     assert problem == "no config key 'trainer.max_epoch' (did you mean 'trainer.max_epochs'?)"
     # keys that only a chosen group brings exist once that group is chosen
-    assert override_problems("train", ["model=tompson2014", "model.part_detector.head_kernel=1"]) == []
+    assert (
+        override_problems("train", ["model=tompson2014", "model.part_detector.head_kernel=1"]) == []
+    )
     (problem,) = override_problems("train", ["~callbacks.visualis"])
     assert "callbacks.visualise" in problem
     assert override_problems("train", ["+trainer.max_epoch=1"]) == []  # adding is checked later
