@@ -58,7 +58,7 @@ def evaluate(
     with progress_bar(len(loader)) as progress:
         task = progress.add_task("eval", total=len(loader))
         for batch in loader:
-            pred, _ = predict_batch(module, batch["image"].to(device), batch["inv_affine"], tta)
+            pred, *_ = predict_batch(module, batch["image"].to(device), batch["inv_affine"], tta)
             out["pred"].append(pred)
             out["gt"].append(batch["keypoints_orig"])
             out["mask"].append(batch["annotated"])

@@ -127,13 +127,45 @@ def tta_heatmaps(module: PoseModule, image: torch.Tensor, tta: TTA = TTA()) -> M
     return {k: v / runs for k, v in total.items()}
 
 
+# ---------------------------------------------------------------------------- confidence
+def peak_mass(logits: torch.Tensor, radius: int) -> torch.Tensor:
+    """(B,J,h,w) log-space maps -> (B,J) in [0,1]: the probability mass of the spatial softmax
+    within ``radius`` heat-map px (a square window) of its peak."""
+    b, j, h, w = logits.shape
+    flat = logits.detach().float().reshape(b, j, h * w)
+    p = torch.softmax(flat, dim=-1).reshape(b * j, 1, h, w)
+    k = 2 * radius + 1
+    # window sums: zero padding, so a peak at the border sums only what lies inside the map
+    window = F.avg_pool2d(p, k, stride=1, padding=radius, count_include_pad=True) * (k * k)
+    peak = flat.argmax(dim=-1, keepdim=True)
+    return window.reshape(b, j, h * w).gather(-1, peak).squeeze(-1).clamp(0.0, 1.0)
+
+
+def confidence(module: PoseModule, maps: Maps) -> torch.Tensor:
+    """A per-joint confidence in [0, 1], (B,J), from the maps the keypoints were decoded from.
+
+    * spatial and joint stages: :func:`peak_mass` of the spatial model's logits ``s_A``
+      within 2 sigma of the argmax (a clean Gaussian target of width sigma scores ~0.95; a
+      flat map scores (4 sigma + 1)^2 / (h w));
+    * part detector: the heat-map's peak value clamped to [0, 1] (its training target has
+      peak 1 at the joint and 0 elsewhere).
+    """
+    if "spatial" in maps:
+        return peak_mass(maps["spatial"], max(1, round(2 * module.codec.sigma)))
+    return maps["detector"].detach().float().flatten(2).amax(-1).clamp(0.0, 1.0)
+
+
 @torch.inference_mode()
 def predict_batch(
     module: PoseModule, image: torch.Tensor, inv_affine: torch.Tensor, tta: TTA = TTA()
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B,3,H,W) + (B,2,3) -> keypoints (B,J,2) in original px and scores (B,J), on the CPU."""
-    coords, scores = module.decode(tta_heatmaps(module, image, tta))
-    return to_original(coords, inv_affine.to(coords)).cpu(), scores.cpu()
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B,3,H,W) + (B,2,3) -> keypoints (B,J,2) in original px, raw scores (B,J) (the decoded
+    map's value at the peak: log-space for the spatial stages) and :func:`confidence` (B,J),
+    on the CPU."""
+    maps = tta_heatmaps(module, image, tta)
+    coords, scores = module.decode(maps)
+    keypoints = to_original(coords, inv_affine.to(coords))
+    return keypoints.cpu(), scores.cpu(), confidence(module, maps).cpu()
 
 
 # ---------------------------------------------------------------------------- images
