@@ -52,6 +52,25 @@ def colour_bar(width: int, vmax: float, gamma: float) -> np.ndarray:
     return strip
 
 
+def select_pairs(
+    kernels: np.ndarray,
+    edges: Sequence[Sequence[int]],
+    include_self: bool = False,
+    max_sources: int | None = None,
+) -> tuple[dict[int, list[int]], int]:
+    """({target A: edge indices of its shown sources, strongest first}, number of pairs the
+    graph has): what :func:`render_priors` draws."""
+    pairs = [e for e, (a, v) in enumerate(edges) if include_self or a != v]
+    by_target: dict[int, list[int]] = {}
+    for e in pairs:
+        by_target.setdefault(int(edges[e][0]), []).append(e)
+    shown = {
+        a: sorted(es, key=lambda e: -strength(kernels[e]))[: max_sources or None]
+        for a, es in sorted(by_target.items())
+    }
+    return shown, len(pairs)
+
+
 def render_priors(
     kernels: torch.Tensor | np.ndarray,
     edges: Sequence[Sequence[int]],
@@ -72,17 +91,10 @@ def render_priors(
     """
     k = kernels.detach().float().cpu().numpy() if isinstance(kernels, torch.Tensor) else kernels
     k = np.asarray(k, dtype=np.float64)
-    pairs = [e for e, (a, v) in enumerate(edges) if include_self or a != v]
-    if not pairs:  # a self-edges-only graph: show them rather than nothing
+    shown, n_pairs = select_pairs(k, edges, include_self, max_sources)
+    if not shown:  # a self-edges-only graph: show them rather than nothing
         return render_priors(kernels, edges, joint_names, True, max_sources, panel, gamma)
     names = list(joint_names) if joint_names else [str(i) for i in range(1 + max(map(max, edges)))]
-    by_target: dict[int, list[int]] = {}
-    for e in pairs:
-        by_target.setdefault(int(edges[e][0]), []).append(e)
-    shown = {
-        a: sorted(es, key=lambda e: -strength(k[e]))[: max_sources or None]
-        for a, es in sorted(by_target.items())
-    }
     n_shown = sum(len(es) for es in shown.values())
     vmax = max(float(k[e].max()) for es in shown.values() for e in es) or 1.0
     factor = max(1, round(panel / k.shape[-1]))
@@ -100,9 +112,11 @@ def render_priors(
             _text(row, _short(names[int(edges[e][1])]), (x + 2, cap - 3), 0.35)
         rows.append(row)
     title = np.full((36, width, 3), 255, np.uint8)
-    what = f"{n_shown} of {len(pairs)} pairs" + ("" if n_shown == len(pairs) else ", strongest")
+    what = f"{n_shown} of {n_pairs} pairs" + ("" if n_shown == n_pairs else ", strongest")
     _text(title, f"spatial priors: row = target joint A, panels = source v ({what})", (4, 14))
-    _text(title, "shared colour scale (value / max) ** 0.5; centre = no displacement", (4, 30), 0.35)
+    _text(
+        title, "shared colour scale (value / max) ** 0.5; centre = no displacement", (4, 30), 0.35
+    )
     return np.concatenate([title, *rows, colour_bar(width, vmax, gamma)], axis=0)
 
 
