@@ -17,6 +17,8 @@ from typing import Any
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from posehybrid.utils.io import atomic_write_text
+
 
 def link_run(wandb_run_dir: str | Path, run_dir: str | Path) -> Path:
     """``<run_dir>/wandb/<name>`` -> ``wandb_run_dir`` (relative link; a ``.path`` file when
@@ -31,9 +33,7 @@ def link_run(wandb_run_dir: str | Path, run_dir: str | Path) -> Path:
         link.symlink_to(os.path.relpath(target, folder), target_is_directory=True)
         return link
     except OSError:
-        path = link.with_name(f"{target.name}.path")
-        path.write_text(f"{target}\n", encoding="utf-8")
-        return path
+        return atomic_write_text(link.with_name(f"{target.name}.path"), f"{target}\n")
 
 
 class ExperimentWandbLogger(WandbLogger):
