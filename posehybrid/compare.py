@@ -17,7 +17,6 @@ overlay of the test PCK curves to ``compare_curves.png`` (in the first directory
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
@@ -29,23 +28,15 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from posehybrid.provenance import read_data_record
-from posehybrid.utils.io import atomic_write_bytes
 
 STAGE_ORDER = {"part_detector": 0, "spatial": 1, "joint": 2}
 MAIN_PARTS = ("wrist", "elbow", "knee", "ankle")
-# Never a difference worth a column: names the row already, machine paths, bookkeeping.
+# Never a difference worth a column: names the row already, machine paths, bookkeeping, and
+# settings of how fast (not what) a run computes.
 IGNORED_PREFIXES = (
-    "stage.init.",
-    "paths.",
-    "hydra.",
-    "logger",
-    "callbacks",
-    "ckpt_path",
-    "resume",
-    "threads",
-    "auto_upstream",
-    "device",
-)
+    "stage.init.", "paths.", "hydra.", "logger", "callbacks", "ckpt_path", "resume", "threads",
+    "auto_upstream", "device", "data.num_workers", "data.cache_images",
+)  # fmt: skip
 # name/stage/data have their own columns (data from metrics.json: an eval run's composed data
 # group is a placeholder); ckpt is a full path, named by the row's folder already.
 IGNORED_KEYS = {"name", "stage", "data", "ckpt", "data_from_run", "examples"}
@@ -152,7 +143,8 @@ def differing_keys(runs: Sequence[Run]) -> list[str]:
         for k in r.overrides:
             if k not in keys and k not in IGNORED_KEYS and not k.startswith(IGNORED_PREFIXES):
                 keys.append(k)
-    differ = [k for k in keys if len({r.value(k) for r in runs}) > 1]
+    # "-": the key does not apply to a run (an eval run has no steps.*): not a difference
+    differ = [k for k in keys if len({r.value(k) for r in runs} - {"-"}) > 1]
     # experiment=<preset> duplicates the experiment column when the preset named the runs
     if all(r.value("experiment") in (r.experiment, "-", "None") for r in runs):
         differ = [k for k in differ if k != "experiment"]
@@ -163,7 +155,10 @@ def _short_labels(keys: Sequence[str]) -> list[str]:
     """Last key component, unless two keys would then look the same; ``experiment`` (a preset
     choice) is called ``preset``, the experiment column being the run's name."""
     last = [k.rsplit(".", 1)[-1] for k in keys]
-    labels = [s if last.count(s) == 1 else k for k, s in zip(keys, last, strict=True)]
+    taken = {"experiment", "kind", "stage", "data", *STAGE_ORDER}  # steps.joint is not a stage
+    labels = [
+        s if last.count(s) == 1 and s not in taken else k for k, s in zip(keys, last, strict=True)
+    ]
     return ["preset" if k == "experiment" else label for k, label in zip(keys, labels, strict=True)]
 
 
@@ -246,35 +241,18 @@ def curve_label(run: Run, keys: Sequence[str]) -> str:
 
 
 def plot_curves(runs: Sequence[Run], path: str | Path) -> Path | None:
-    """Overlay the runs' test PCK curves (pooled over joints); written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Overlay the runs' test PCK curves (pooled over joints); None when no run has one."""
+    from posehybrid.plots import plot_curve_overlay
 
     keys = differing_keys(runs)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    drawn = 0
+    curves = []
     for r in runs:
         curve = r.metrics.get("curve") or {}
-        xs, ys = curve.get("thresholds"), curve.get("total")
-        if not xs or not ys:
-            continue
+        xs, ys = curve.get("thresholds") or [], curve.get("total") or []
         pts = [(x, y) for x, y in zip(xs, ys, strict=False) if y is not None]
         if pts:
-            ax.plot(*zip(*pts, strict=True), marker=".", label=curve_label(r, keys))
-            drawn += 1
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax.set(xlabel="normalised distance α", ylabel="PCK (test)", ylim=(0, 1), title="PCK curves")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+            curves.append((curve_label(r, keys), pts))
+    return plot_curve_overlay(curves, path) if curves else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

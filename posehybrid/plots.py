@@ -80,7 +80,7 @@ def line_style(image_size: int) -> tuple[int, int]:
     """(line thickness, joint radius) in px for a picture whose longer side is ``image_size``:
     about 1/128 and 1/50 of it, so the skeleton reads at any size."""
     thickness = max(2, round(image_size / 128))
-    return thickness, max(3, round(2.5 * thickness))
+    return thickness, max(3, 2 * thickness)
 
 
 def _legend(image: np.ndarray) -> np.ndarray:
@@ -126,6 +126,21 @@ def skeleton_overlay(
     return _legend(drawn)
 
 
+def plot_curve_overlay(
+    curves: Sequence[tuple[str, Sequence[tuple[float, float]]]], path: str | Path
+) -> Path:
+    """``compare``'s figure: one pooled test PCK curve per run, ``(label, [(α, PCK), ...])``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, pts in curves:
+        ax.plot(*zip(*pts, strict=True), marker=".", label=label)
+    ax.set(xlabel="normalised distance α", ylabel="PCK (test)", ylim=(0, 1), title="PCK curves")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def example_tile(
     image: np.ndarray,
     display_affine: np.ndarray,
@@ -166,7 +181,7 @@ def plot_examples(
     """Two rows of tiles (best, worst), each tile (H,W,3) uint8 with its caption."""
     plt = _pyplot()
     ncols = max(len(best), len(worst), 1)
-    fig, axes = plt.subplots(2, ncols, figsize=(2.6 * ncols, 5.9), squeeze=False)
+    fig, axes = plt.subplots(2, ncols, figsize=(2.6 * ncols, 6.5), squeeze=False)
     for row, (label, tiles) in enumerate((("best", best), ("worst", worst))):
         for col in range(ncols):
             ax = axes[row, col]
@@ -182,5 +197,5 @@ def plot_examples(
     handles.append(Line2D([], [], color="0.5", marker="o", mfc="white", lw=0, label="ground truth"))
     fig.suptitle(title, fontsize=9)
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout(rect=(0, 0.04, 1, 1), h_pad=1.5)
     return _save(fig, path)
