@@ -130,7 +130,9 @@ def test_eval_rows_say_what_they_scored(tiny_pipeline: TinyPipeline, tmp_path: P
     assert [(r.kind, r.stage) for r in runs] == [*(("train", s) for s in STAGES), ("eval", "joint")]
     columns, rows = table(runs)
     assert columns.count("experiment") == 1 and "preset" not in columns
-    assert "ckpt" not in columns and "flip_test" in columns
+    # flip_test applies to the eval row alone: not a difference; the data roots do differ
+    assert "ckpt" not in columns and "flip_test" not in columns and "root" in columns
     assert rows[-1][:5] == ["tiny", "eval", "joint", "lsp", "16"]
+    assert rows[-1][columns.index("root")] == f"…/synthetic/{folder.name}"  # shortened
     assert all(str(log_dir) not in cell for row in rows for cell in row)
     assert rows[-1][-1].startswith("eval/")
