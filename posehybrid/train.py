@@ -6,7 +6,9 @@ to its ``error.txt`` and the sweep goes on (:mod:`posehybrid.utils.sweeps`).
 
 Bad input (config values, data, checkpoints, an unwritable or full output directory) and a
 non-finite loss end a single run with one ``train: error: ...`` line on stderr (exit 2, or 1 for
-a non-finite loss) and the traceback in ``<run>/error.txt``; a pre-empted run exits 143.
+a non-finite loss) and the traceback in ``<run>/error.txt``; a pre-empted run exits 143. A
+mistyped key (``trainer.max_epoch=1``) is answered with the nearest existing key before Hydra
+starts (:mod:`posehybrid.utils.overrides`).
 """
 
 from __future__ import annotations

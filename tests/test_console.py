@@ -122,7 +122,7 @@ def test_settings_block_and_one_line_per_validation(
     lines = [r.getMessage() for r in caplog.records if r.name == "posehybrid.run"]
     block = lines[0]
     assert block.startswith("stage toy of experiment toyexp")
-    for text in (f"run dir    {tmp_path}", "12 optimiser steps", "Adam lr 0.05", "seed 3",
+    for text in (f"run dir    {tmp_path}", "at most 3 epoch(s)", "Adam lr 0.05", "seed 3",
                  "device cpu", "precision 32-true", "net 3"):  # fmt: skip
         assert text in block, block
     steps = [line for line in lines if line.startswith("step ")]
@@ -134,7 +134,7 @@ def test_settings_block_and_one_line_per_validation(
 
 
 def test_no_unresumable_loader_warning_where_the_data_replays_exactly(tmp_path: Path) -> None:
-    from posehybrid.callbacks.console import RunSettings
+    from posehybrid.callbacks.console import RunSettings, ValidationSummary
 
     with pytest.raises(SystemExit):
         _toy_fit(tmp_path / "first", [SigtermAt(6)])
@@ -146,10 +146,34 @@ def test_no_unresumable_loader_warning_where_the_data_replays_exactly(tmp_path: 
             _toy_fit(run, callbacks, ckpt=last)
         return [str(w.message) for w in caught]
 
-    plain = resumed_warnings([], tmp_path / "plain")
+    plain = resumed_warnings([ValidationSummary("val/score")], tmp_path / "plain")
     assert any("not resumable" in m for m in plain)  # the warning this test is about exists
-    ours = resumed_warnings([RunSettings("toy", 3)], tmp_path / "ours")
+    ours = resumed_warnings([RunSettings("toy", 3), ValidationSummary("val/score")],
+                            tmp_path / "ours")  # fmt: skip
     assert not any("not resumable" in m for m in ours)
+
+
+def test_console_callbacks_keep_a_resumed_run_exact(tmp_path: Path) -> None:
+    """The start-up block must not build the training loader before Lightning restored the
+    loops: the resumed run would then replay epoch 0's order instead of the killed epoch's."""
+    from posehybrid.callbacks.console import RunSettings, ValidationSummary
+    from tests.reliability.toy import ToyModule
+
+    def fit(run: Path, callbacks: list, ckpt: str | None = None) -> ToyModule:
+        from tests.reliability.toy import ToyDataModule, toy_trainer
+
+        pl.seed_everything(3, workers=True)
+        module = ToyModule()
+        trainer = toy_trainer(run, extra=callbacks)
+        trainer.fit(module, datamodule=ToyDataModule(), ckpt_path=ckpt, weights_only=True)
+        return module
+
+    ours = [RunSettings("toy", 3), ValidationSummary("val/score")]
+    reference = fit(tmp_path / "ref", ours)
+    with pytest.raises(SystemExit):
+        fit(tmp_path / "first", [*ours, SigtermAt(6)])
+    resumed = fit(tmp_path / "second", ours, ckpt=str(tmp_path / "first/checkpoints/last.ckpt"))
+    assert resumed.seen == reference.seen[resumed.seen[0][0] :]
 
 
 # ------------------------------------------------------------------ mistyped keys

@@ -41,6 +41,23 @@ def learning_rates(trainer: pl.Trainer, pl_module: pl.LightningModule) -> str:
     return "; ".join(parts) or "no optimiser"
 
 
+def schedule(trainer: pl.Trainer) -> str:
+    """``2240 optimiser steps, validation every 112 steps``, from the trainer's settings.
+
+    Not ``trainer.estimated_stepping_batches``: with ``max_epochs`` set it builds the training
+    loader before a resumed run's loop state is restored, and the loader's sampler would then
+    start at epoch 0 instead of where the run stopped (and only on rank 0, under DDP).
+    """
+    parts = []
+    if trainer.max_steps is not None and trainer.max_steps > 0:
+        parts.append(f"{trainer.max_steps} optimiser steps")
+    if trainer.max_epochs is not None and trainer.max_epochs > 0:
+        parts.append(f"at most {trainer.max_epochs} epoch(s)")
+    interval = trainer.val_check_interval
+    every = f"every {interval} steps" if isinstance(interval, int) else f"{interval} x per epoch"
+    return f"{', '.join(parts) or 'no step limit'}, validation {every}"
+
+
 def settings_block(trainer: pl.Trainer, pl_module: pl.LightningModule, experiment: str,
                    seed: int) -> str:  # fmt: skip
     """The start-up block (several lines, one log record)."""
@@ -63,10 +80,7 @@ def settings_block(trainer: pl.Trainer, pl_module: pl.LightningModule, experimen
         (iw, ih), (hw, hh) = codec.input_size, codec.heatmap_size
         sizes = f", input {iw}x{ih} -> heat-maps {hw}x{hh}"
     lines.append(f"  model      {type(pl_module).__name__}: {', '.join(children)} params{sizes}")
-    steps = trainer.estimated_stepping_batches
-    interval = trainer.val_check_interval
-    every = f"every {interval} steps" if isinstance(interval, int) else f"{interval} x per epoch"
-    lines.append(f"  schedule   {steps} optimiser steps, validation {every}")
+    lines.append(f"  schedule   {schedule(trainer)}")
     lines.append(f"  optimiser  {learning_rates(trainer, pl_module)}")
     device = str(trainer.strategy.root_device)
     if trainer.world_size > 1:
@@ -141,9 +155,11 @@ class ValidationSummary(Callback):
         if self._loss_sum is not None and self._loss_steps:
             loss = f"train/loss {float(self._loss_sum) / self._loss_steps:.4g}  "
         self._loss_sum, self._loss_steps = None, 0
+        # max_steps capped by max_epochs; the training loader exists by now, so this builds
+        # nothing (every rank asks, in case Lightning ever syncs here)
+        total = trainer.estimated_stepping_batches
         if not trainer.is_global_zero:
             return
-        total = trainer.estimated_stepping_batches  # max_steps, capped by max_epochs
         best = "-" if self.best is None else f"{self.best:.3f}"
         if self.best_step is not None:
             best += f" (step {self.best_step})"

@@ -5,10 +5,9 @@
   print the same record again ("[...][INFO] - ..."). :func:`setup_console` removes Lightning's
   handler when the root logger has handlers of its own, so each line is printed once, in
   Hydra's format, and lands in ``train.log`` too.
-* Lightning's "Tip: ... litlogger" advert, its note that a model summary callback is already
-  configured (posehybrid configures its own, :mod:`posehybrid.callbacks.model_summary`) and
-  its note on loading the training loader early (the start-up block asks for the step count)
-  are dropped; so is a deprecation warning from inside Lightning about torch's pytree API.
+* Lightning's "Tip: ... litlogger" advert and its note that a model summary callback is already
+  configured (posehybrid configures its own, :mod:`posehybrid.callbacks.model_summary`) are
+  dropped; so is a deprecation warning from inside Lightning about torch's pytree API.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ import warnings
 NOISE = (
     "💡 Tip:",
     "Trainer already configured with model summary callbacks",
-    # the start-up block asks for the step count; the loader is needed for fitting anyway
-    "Loading `train_dataloader` to estimate number of stepping batches",
 )
 # Warnings raised inside Lightning about its own use of torch internals.
 NOISY_WARNINGS = (r".*isinstance\(treespec, LeafSpec\)",)
