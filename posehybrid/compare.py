@@ -2,9 +2,12 @@
 
 Gathers every run under the given directories (default ``outputs/``): a run is a folder with
 ``metrics.json``, plus ``.hydra/config.yaml`` and ``.hydra/overrides.yaml`` when Hydra wrote
-them. Prints one row per run: experiment, stage, the overrides whose values DIFFER between the
-runs, PCK@0.1, PCK@0.2, the main parts at 0.2 and wall time; writes an overlay of the test PCK
-curves to ``compare_curves.png`` (in the first directory, or ``--out``).
+them. Prints one row per run: experiment, kind (``train`` or ``eval``), stage, the dataset and
+test-set size it was scored on (from ``metrics.json``; a training run's test size from its
+``data.json``), the overrides whose values DIFFER between the runs, PCK@0.1, PCK@0.2, the main
+parts at 0.2, wall time and the run's folder (relative to what the runs share); writes an
+overlay of the test PCK curves to ``compare_curves.png`` (in the first directory, or
+``--out``).
 
     make compare
     make compare ARGS='outputs/sweep_spatial --format markdown'
@@ -14,8 +17,8 @@ curves to ``compare_curves.png`` (in the first directory, or ``--out``).
 from __future__ import annotations
 
 import argparse
-import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,23 +27,19 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from posehybrid.utils.io import atomic_write_bytes
+from posehybrid.provenance import read_data_record
 
 STAGE_ORDER = {"part_detector": 0, "spatial": 1, "joint": 2}
 MAIN_PARTS = ("wrist", "elbow", "knee", "ankle")
-# Never a difference worth a column: names the row already, machine paths, bookkeeping.
+# Never a difference worth a column: names the row already, machine paths, bookkeeping, and
+# settings of how fast (not what) a run computes.
 IGNORED_PREFIXES = (
-    "stage.init.",
-    "paths.",
-    "hydra.",
-    "logger",
-    "callbacks",
-    "ckpt_path",
-    "resume",
-    "threads",
-    "auto_upstream",
-)
-IGNORED_KEYS = {"name", "stage"}
+    "stage.init.", "paths.", "hydra.", "logger", "callbacks", "ckpt_path", "resume", "threads",
+    "auto_upstream", "device", "data.num_workers", "data.cache_images",
+)  # fmt: skip
+# name/stage/data have their own columns (data from metrics.json: an eval run's composed data
+# group is a placeholder); ckpt is a full path, named by the row's folder already.
+IGNORED_KEYS = {"name", "stage", "data", "ckpt", "data_from_run", "examples"}
 
 
 @dataclass
@@ -60,6 +59,24 @@ class Run:
     @property
     def stage(self) -> str:
         return str(self.metrics.get("stage") or self.select("stage.name") or "-")
+
+    @property
+    def kind(self) -> str:
+        """``eval`` (an eval run's metrics.json says so) or ``train``."""
+        return str(self.metrics.get("kind", "train"))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.metrics.get("dataset") or "-")
+
+    @property
+    def n_test(self) -> str:
+        """Test-set size: eval's ``n``, else the training run's ``data.json``."""
+        n = self.metrics.get("n")
+        if n is None:
+            record = read_data_record(self.path)
+            n = (record or {}).get("splits", {}).get("test")
+        return "-" if n is None else str(n)
 
     def select(self, key: str) -> Any:
         if self.config is None:
@@ -114,7 +131,8 @@ def gather(dirs: Sequence[str | Path]) -> list[Run]:
             if run is not None:
                 runs.setdefault(m.parent.resolve(), run)
     return sorted(
-        runs.values(), key=lambda r: (r.experiment, STAGE_ORDER.get(r.stage, 9), str(r.path))
+        runs.values(),
+        key=lambda r: (r.experiment, r.kind != "train", STAGE_ORDER.get(r.stage, 9), str(r.path)),
     )
 
 
@@ -125,13 +143,37 @@ def differing_keys(runs: Sequence[Run]) -> list[str]:
         for k in r.overrides:
             if k not in keys and k not in IGNORED_KEYS and not k.startswith(IGNORED_PREFIXES):
                 keys.append(k)
-    return [k for k in keys if len({r.value(k) for r in runs}) > 1]
+    # "-": the key does not apply to a run (an eval run has no steps.*): not a difference
+    differ = [k for k in keys if len({r.value(k) for r in runs} - {"-"}) > 1]
+    # experiment=<preset> duplicates the experiment column when the preset named the runs
+    if all(r.value("experiment") in (r.experiment, "-", "None") for r in runs):
+        differ = [k for k in differ if k != "experiment"]
+    return differ
 
 
 def _short_labels(keys: Sequence[str]) -> list[str]:
-    """Last key component, unless two keys would then look the same."""
+    """Last key component, unless two keys would then look the same; ``experiment`` (a preset
+    choice) is called ``preset``, the experiment column being the run's name."""
     last = [k.rsplit(".", 1)[-1] for k in keys]
-    return [s if last.count(s) == 1 else k for k, s in zip(keys, last, strict=True)]
+    taken = {"experiment", "kind", "stage", "data", *STAGE_ORDER}  # steps.joint is not a stage
+    labels = [
+        s if last.count(s) == 1 and s not in taken else k for k, s in zip(keys, last, strict=True)
+    ]
+    return ["preset" if k == "experiment" else label for k, label in zip(keys, labels, strict=True)]
+
+
+def _common_root(runs: Sequence[Run]) -> Path | None:
+    paths = [str(r.path.resolve()) for r in runs]
+    if not paths:
+        return None
+    common = Path(os.path.commonpath(paths))
+    return common.parent if len(paths) == 1 else common
+
+
+def _short(value: str, keep: int = 2) -> str:
+    """A path keeps its last ``keep`` components (``…/lspet200/images``): a terminal column."""
+    parts = value.rstrip("/").split("/")
+    return value if len(parts) <= keep + 1 else "…/" + "/".join(parts[-keep:])
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -144,16 +186,24 @@ def table(runs: Sequence[Run], root: Path | None = None) -> tuple[list[str], lis
     parts = [p for p in MAIN_PARTS if any(p in (r.metrics.get("parts@0.2") or {}) for r in runs)]
     if not parts:  # another joint set: its first few parts
         parts = list((runs[0].metrics.get("parts@0.2") or {}) if runs else [])[:4]
-    columns = ["experiment", "stage", *_short_labels(keys), "PCK@0.1", "PCK@0.2"]
-    columns += [f"{p}@0.2" for p in parts] + ["minutes", "run"]
+    columns = ["experiment", "kind", "stage", "data", "n test", *_short_labels(keys)]
+    columns += ["PCK@0.1", "PCK@0.2", *(f"{p}@0.2" for p in parts), "minutes", "run"]
+    base = root.resolve() if root is not None else _common_root(runs)
     rows = []
     for r in runs:
         part_vals = r.metrics.get("parts@0.2") or {}
-        where = r.path
-        if root is not None and r.path.is_relative_to(root):
-            where = r.path.relative_to(root)
+        where = r.path.resolve()
+        if base is not None and where.is_relative_to(base):
+            where = where.relative_to(base)
         rows.append(
-            [r.experiment, r.stage, *(r.value(k) for k in keys)]
+            [
+                r.experiment,
+                r.kind,
+                r.stage,
+                r.dataset,
+                r.n_test,
+                *(_short(r.value(k)) for k in keys),
+            ]
             + [_fmt(r.metrics.get("pck@0.1")), _fmt(r.metrics.get("pck@0.2"))]
             + [_fmt(part_vals.get(p)) for p in parts]
             + [_fmt(r.metrics.get("minutes"), 1), str(where)]
@@ -173,7 +223,8 @@ def print_rich(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
     t = Table(show_lines=False)
     for c in columns:
-        t.add_column(c, justify="right" if c.startswith(("PCK", "minutes")) or "@" in c else "left")
+        right = c.startswith(("PCK", "minutes", "n test")) or "@" in c
+        t.add_column(c, justify="right" if right else "left")
     for row in rows:
         t.add_row(*row)
     # Wide enough for every cell: a squeezed table truncates the values being compared.
@@ -185,39 +236,23 @@ def print_rich(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 def curve_label(run: Run, keys: Sequence[str]) -> str:
     extra = ",".join(f"{k.rsplit('.', 1)[-1]}={run.value(k)}" for k in keys)
-    return f"{run.experiment}/{run.stage}" + (f" [{extra}]" if extra else "")
+    kind = f" {run.kind} on {run.dataset}" if run.kind != "train" else ""
+    return f"{run.experiment}/{run.stage}{kind}" + (f" [{extra}]" if extra else "")
 
 
 def plot_curves(runs: Sequence[Run], path: str | Path) -> Path | None:
-    """Overlay the runs' test PCK curves (pooled over joints); written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Overlay the runs' test PCK curves (pooled over joints); None when no run has one."""
+    from posehybrid.plots import plot_curve_overlay
 
     keys = differing_keys(runs)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    drawn = 0
+    curves = []
     for r in runs:
         curve = r.metrics.get("curve") or {}
-        xs, ys = curve.get("thresholds"), curve.get("total")
-        if not xs or not ys:
-            continue
+        xs, ys = curve.get("thresholds") or [], curve.get("total") or []
         pts = [(x, y) for x, y in zip(xs, ys, strict=False) if y is not None]
         if pts:
-            ax.plot(*zip(*pts, strict=True), marker=".", label=curve_label(r, keys))
-            drawn += 1
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax.set(xlabel="normalised distance α", ylabel="PCK (test)", ylim=(0, 1), title="PCK curves")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+            curves.append((curve_label(r, keys), pts))
+    return plot_curve_overlay(curves, path) if curves else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,11 @@ reported on; ``data.*`` overrides apply on top of it. Choosing a group (``data=l
 ``data_from_run=false`` uses the composed config instead. Model sizes always come from the
 checkpoint. Without TTA the computation is the training test step's (heat-maps -> decode ->
 original px -> PCK), so the numbers equal the run's ``metrics.json``.
+
+What was scored is recorded truthfully: the eval run's ``.hydra/config.yaml`` holds the data
+and model configs actually used, ``metrics.json`` the dataset, test-set size and data root,
+and a one-line warning says when the data differs from the checkpoint's training data and when
+test images were in its training split (:mod:`posehybrid.provenance`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
 from posehybrid.inference import TTA, pick_device, predict_batch, progress_bar, resolve_user_path
-from posehybrid.utils.runs import run_dir_of
+from posehybrid.provenance import check_against_training, data_config, data_facts
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("posehybrid.eval")
@@ -45,34 +50,6 @@ def _cli_overrides() -> list[str]:
         return []
 
 
-def data_config(cfg: DictConfig, ckpt: Path) -> tuple[DictConfig, str]:
-    """The data node to evaluate on, and where it came from (for the log).
-
-    With the training run's config: its ``data`` node resolved in the run's own context (its
-    paths and model), then this command line's ``data.*`` overrides on top.
-    """
-    mode = str(cfg.get("data_from_run", "auto")).lower()
-    if mode not in ("auto", "true", "false"):
-        raise ValueError(f"data_from_run must be auto, true or false, got {mode!r}")
-    overrides = _cli_overrides()
-    keys = [o.lstrip("+~").split("=", 1)[0] for o in overrides]
-    if mode == "false" or (mode == "auto" and "data" in keys):
-        return cfg.data, "the composed config"
-    run_config = run_dir_of(ckpt) / ".hydra" / "config.yaml"
-    if not run_config.is_file():
-        if mode == "true":
-            raise ValueError(f"data_from_run=true but {run_config} does not exist")
-        return cfg.data, f"the composed config (no training config at {run_config})"
-    run_cfg = OmegaConf.load(run_config)
-    if "data" not in run_cfg:
-        raise ValueError(f"{run_config}: has no 'data' node; pass data=<group>")
-    data = OmegaConf.create(OmegaConf.to_container(run_cfg.data, resolve=True))
-    for key in keys:
-        if key.startswith("data."):
-            OmegaConf.update(data, key[5:], OmegaConf.select(cfg, key), force_add=True)
-    return data, f"the training run's config {run_config}"
-
-
 def evaluate(
     module: torch.nn.Module, loader: Any, tta: TTA, device: torch.device
 ) -> dict[str, torch.Tensor]:
@@ -81,7 +58,7 @@ def evaluate(
     with progress_bar(len(loader)) as progress:
         task = progress.add_task("eval", total=len(loader))
         for batch in loader:
-            pred, _ = predict_batch(module, batch["image"].to(device), batch["inv_affine"], tta)
+            pred, *_ = predict_batch(module, batch["image"].to(device), batch["inv_affine"], tta)
             out["pred"].append(pred)
             out["gt"].append(batch["keypoints_orig"])
             out["mask"].append(batch["annotated"])
@@ -183,7 +160,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     device = pick_device(cfg.get("device"))
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    data_cfg, source = data_config(cfg, ckpt)
+    keys = [o.lstrip("+~").split("=", 1)[0] for o in _cli_overrides()]
+    data_cfg, train_data, source = data_config(cfg, ckpt, keys)
     module: PoseModule = load_module(ckpt, joint_set=str(data_cfg.joint_set)).to(device)
     with open_dict(cfg):
         cfg.model = OmegaConf.create(module.model_cfg)  # the data config reads ${model.*}
@@ -197,17 +175,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
     datamodule.prepare_data()
     datamodule.setup("test")
+    facts = data_facts(datamodule)
+    provenance = check_against_training(ckpt, train_data, data_cfg, facts)
     res = evaluate(module, datamodule.test_dataloader(), tta, device)
 
     js = module.joint_set
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.output_subdir:  # the config actually used, not the composed placeholder
+        atomic_write_text(out_dir / hydra_cfg.output_subdir / "config.yaml", OmegaConf.to_yaml(cfg))
     metrics: dict[str, Any] = {
+        "kind": "eval",  # compare's train/eval column; training runs' metrics have no "kind"
         "stage": module.stage_name,
         "dataset": str(cfg.data.name),
         "experiment": str(cfg.name),
         "checkpoint": str(ckpt),
         "split": "test",
         "n": len(res["pred"]),
+        "data": {"root": facts["root"], "splits": facts["splits"], "from": source, **provenance},
         "tta": tta.as_dict(),
         **compute_metrics(res, js),
     }

@@ -2,7 +2,7 @@
 
 * test-time augmentation (TTA): horizontal-flip and multi-scale averaging of heat-maps;
 * letterboxing arbitrary images to the model input with the training code's own geometry;
-* batching, device choice, and the config resolvers of the three entry points.
+* batching and device choice.
 
 Flip averaging is exact in geometry: the detector's output pixel ``i`` is centred on input
 coordinate ``x = (i + 0.5) * s - 0.5`` with ``s = W / w`` (the codec's convention), and a mirrored
@@ -24,13 +24,11 @@ from typing import TypeVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 
 from posehybrid.data.geometry import box_affine, letterbox_affine, prescale
 from posehybrid.data.skeleton import JointSet
 from posehybrid.data.transforms import PoseTransform
 from posehybrid.modules.base import PoseModule, to_original
-from posehybrid.utils.runs import run_dir_of
 
 T = TypeVar("T")
 Maps = dict[str, torch.Tensor]
@@ -129,13 +127,45 @@ def tta_heatmaps(module: PoseModule, image: torch.Tensor, tta: TTA = TTA()) -> M
     return {k: v / runs for k, v in total.items()}
 
 
+# ---------------------------------------------------------------------------- confidence
+def peak_mass(logits: torch.Tensor, radius: int) -> torch.Tensor:
+    """(B,J,h,w) log-space maps -> (B,J) in [0,1]: the probability mass of the spatial softmax
+    within ``radius`` heat-map px (a square window) of its peak."""
+    b, j, h, w = logits.shape
+    flat = logits.detach().float().reshape(b, j, h * w)
+    p = torch.softmax(flat, dim=-1).reshape(b * j, 1, h, w)
+    k = 2 * radius + 1
+    # window sums: zero padding, so a peak at the border sums only what lies inside the map
+    window = F.avg_pool2d(p, k, stride=1, padding=radius, count_include_pad=True) * (k * k)
+    peak = flat.argmax(dim=-1, keepdim=True)
+    return window.reshape(b, j, h * w).gather(-1, peak).squeeze(-1).clamp(0.0, 1.0)
+
+
+def confidence(module: PoseModule, maps: Maps) -> torch.Tensor:
+    """A per-joint confidence in [0, 1], (B,J), from the maps the keypoints were decoded from.
+
+    * spatial and joint stages: :func:`peak_mass` of the spatial model's logits ``s_A``
+      within 2 sigma of the argmax (a clean Gaussian target of width sigma scores ~0.95; a
+      flat map scores (4 sigma + 1)^2 / (h w));
+    * part detector: the heat-map's peak value clamped to [0, 1] (its training target has
+      peak 1 at the joint and 0 elsewhere).
+    """
+    if "spatial" in maps:
+        return peak_mass(maps["spatial"], max(1, round(2 * module.codec.sigma)))
+    return maps["detector"].detach().float().flatten(2).amax(-1).clamp(0.0, 1.0)
+
+
 @torch.inference_mode()
 def predict_batch(
     module: PoseModule, image: torch.Tensor, inv_affine: torch.Tensor, tta: TTA = TTA()
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B,3,H,W) + (B,2,3) -> keypoints (B,J,2) in original px and scores (B,J), on the CPU."""
-    coords, scores = module.decode(tta_heatmaps(module, image, tta))
-    return to_original(coords, inv_affine.to(coords)).cpu(), scores.cpu()
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B,3,H,W) + (B,2,3) -> keypoints (B,J,2) in original px, raw scores (B,J) (the decoded
+    map's value at the peak: log-space for the spatial stages) and :func:`confidence` (B,J),
+    on the CPU."""
+    maps = tta_heatmaps(module, image, tta)
+    coords, scores = module.decode(maps)
+    keypoints = to_original(coords, inv_affine.to(coords))
+    return keypoints.cpu(), scores.cpu(), confidence(module, maps).cpu()
 
 
 # ---------------------------------------------------------------------------- images
@@ -215,35 +245,7 @@ def pick_device(name: str | None) -> torch.device:
     return device
 
 
-# ---------------------------------------------------------------------------- config resolvers
-def experiment_of(ckpt: object) -> str:
-    """The experiment name of a checkpoint's training run (its ``.hydra/config.yaml``), so
-    ``eval``/``export`` outputs land next to the run's stages; ``default`` when unknown."""
-    if not ckpt:
-        return "default"
-    config = run_dir_of(str(ckpt)) / ".hydra" / "config.yaml"
-    try:
-        name = OmegaConf.load(config).get("name")
-    except Exception:  # missing/odd file: the name only picks an output folder
-        return "default"
-    return str(name) if isinstance(name, str) and name else "default"
-
-
-def first_set(*values: object) -> object:
-    """The first argument that is neither None nor empty (``output`` before the default dir)."""
-    return next((v for v in values if v not in (None, "")), None)
-
-
-def register_resolvers() -> None:
-    if not OmegaConf.has_resolver("ph.ckpt_experiment"):
-        OmegaConf.register_new_resolver("ph.ckpt_experiment", experiment_of)
-    if not OmegaConf.has_resolver("ph.first_set"):
-        OmegaConf.register_new_resolver("ph.first_set", first_set)
-
-
+# ---------------------------------------------------------------------------- paths
 def resolve_user_path(path: object) -> Path:
     """A user-given path, made absolute against the working directory (Hydra does not chdir)."""
     return Path(str(path)).expanduser().resolve()
-
-
-register_resolvers()

@@ -3,13 +3,18 @@
 
 Predicts keypoints on any images (JPEG/PNG, gray, RGBA, 16 bit; any size): each is letterboxed
 to the model input with the evaluation geometry (or cropped around ``torso_box`` like FLIC
-training), run in batches, and mapped back to original pixels. Per image, into the output
-folder (default ``outputs/predict/<timestamp>``):
+training), run in batches, and mapped back to original pixels (the Python API's
+:class:`posehybrid.api.Predictor` does the work). Per image, into the output folder (default
+``outputs/<experiment>/predict/<timestamp>``, the checkpoint's experiment, like eval/export):
 
 * ``<stem>.json``: ``{"image", "width", "height", "joint_set", "stage",
-  "joints": {name: {"x", "y", "score"}}}`` in original pixels: a folder of these is a
-  prediction input of ``python -m posehybrid.score``;
-* ``<stem>_overlay.png``: the image with the predicted skeleton.
+  "joints": {name: {"x", "y", "confidence", "raw_score"}}}`` in original pixels: a folder of
+  these is a prediction input of ``python -m posehybrid.score``. ``confidence`` is in [0, 1]
+  (:func:`posehybrid.inference.confidence`: the spatial softmax's mass near its peak, or the
+  detector map's peak height); ``raw_score`` is the decoded map's value at the peak (for the
+  spatial stages a log-space score, unbounded and often negative);
+* ``<stem>_overlay.png``: the image (small images upscaled to ``overlay_min_side``) with the
+  predicted skeleton and a left/right colour legend.
 
 Unreadable images are named on stderr and skipped; the run goes on and exits 1 at the end if
 any failed. Bad arguments give one stderr line and exit 2. stdout gets one JSON summary line.
@@ -27,22 +32,12 @@ from typing import Any
 
 import hydra
 import numpy as np
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
-from posehybrid.inference import (
-    TTA,
-    chunks,
-    letterbox,
-    pick_device,
-    predict_batch,
-    progress_bar,
-    resolve_user_path,
-    to_batch,
-)
+from posehybrid.inference import TTA, chunks, pick_device, progress_bar, resolve_user_path
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -84,13 +79,20 @@ def parse_box(box: Any) -> list[float] | None:
 
 
 def prediction_json(
-    name: str, size: tuple[int, int], kps: np.ndarray, scores: np.ndarray, module: Any
+    name: str,
+    size: tuple[int, int],
+    kps: np.ndarray,
+    conf: np.ndarray,
+    raw: np.ndarray,
+    module: Any,
 ) -> dict[str, Any]:
-    """The per-image record (original px); ``posehybrid.score`` reads image + joints."""
+    """The per-image record: kps (J,2) original px, conf and raw (J,); ``posehybrid.score``
+    reads image + joints."""
     joints = {
-        j: {"x": float(kps[i, 0]), "y": float(kps[i, 1]), "score": float(scores[i])}
+        j: {"x": float(kps[i, 0]), "y": float(kps[i, 1]), "confidence": float(conf[i]),
+            "raw_score": float(raw[i])}
         for i, j in enumerate(module.joint_set.joints)
-    }
+    }  # fmt: skip
     return {
         "image": name,
         "width": int(size[0]),
@@ -103,10 +105,12 @@ def prediction_json(
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Predict every input image; returns the summary (``failed`` names unreadable files)."""
-    from posehybrid.data.draw import draw_skeleton, save_image
+    from posehybrid.api import Predictor
+    from posehybrid.data.draw import save_image
     from posehybrid.data.images import read_image
     from posehybrid.data.records import DataError
     from posehybrid.modules.load import load_module
+    from posehybrid.plots import skeleton_overlay
     from posehybrid.utils.io import atomic_write_json
 
     for key in ("ckpt", "input"):
@@ -118,8 +122,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     files = list_inputs(resolve_user_path(cfg.input))
-    device = pick_device(cfg.get("device"))
-    module = load_module(resolve_user_path(cfg.ckpt)).to(device)
+    module = load_module(resolve_user_path(cfg.ckpt))
+    predictor = Predictor(module, pick_device(cfg.device), tta, batch_size, cfg.box_scale)
     if cfg.get("output"):
         out_dir = resolve_user_path(cfg.output)
         print(f"predict: writing to {out_dir}", file=sys.stderr)
@@ -129,7 +133,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if module.joint_set.name == "flic" and box is None:
         log.warning("a FLIC model was trained on torso-box crops; pass torso_box=[x1,y1,x2,y2]")
     stems = output_stems(files)
-    input_size = module.codec.input_size
     failed: list[str] = []
     written = 0
     with progress_bar(len(files)) as progress:
@@ -149,22 +152,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                     )
                     progress.advance(task)
                     continue
-                inp, inv = letterbox(image, input_size, module.joint_set, box, cfg.box_scale)
-                loaded.append((path, image, inp, inv))
+                loaded.append((path, image))
             if not loaded:
                 continue
-            inv = np.stack([x[3] for x in loaded]).astype(np.float32)
-            images = to_batch([x[2] for x in loaded]).to(device)
-            kps, scores = predict_batch(module, images, torch.from_numpy(inv), tta)
-            for k, (path, image, _, _) in enumerate(loaded):
+            kps, conf, raw = predictor.predict_arrays([image for _, image in loaded], box)
+            for k, (path, image) in enumerate(loaded):
                 h, w = image.shape[:2]
                 stem = stems[path]
-                record = prediction_json(
-                    path.name, (w, h), kps[k].numpy(), scores[k].numpy(), module
-                )
+                record = prediction_json(path.name, (w, h), kps[k], conf[k], raw[k], module)
                 atomic_write_json(out_dir / f"{stem}.json", record)
                 if cfg.overlay:
-                    overlay = draw_skeleton(image, kps[k].numpy(), module.joint_set)
+                    overlay = skeleton_overlay(image, kps[k], module.joint_set,
+                                               int(cfg.overlay_min_side))  # fmt: skip
                     save_image(out_dir / f"{stem}_overlay.png", overlay)
                 written += 1
                 progress.advance(task)

@@ -6,7 +6,9 @@ to its ``error.txt`` and the sweep goes on (:mod:`posehybrid.utils.sweeps`).
 
 Bad input (config values, data, checkpoints, an unwritable or full output directory) and a
 non-finite loss end a single run with one ``train: error: ...`` line on stderr (exit 2, or 1 for
-a non-finite loss) and the traceback in ``<run>/error.txt``; a pre-empted run exits 143.
+a non-finite loss) and the traceback in ``<run>/error.txt``; a pre-empted run exits 143. A
+mistyped key (``trainer.max_epoch=1``) is answered with the nearest existing key before Hydra
+starts (:mod:`posehybrid.utils.overrides`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,16 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 def train(cfg: DictConfig) -> float | None:
     """One stage (training its missing upstream stages first); returns the optimised metric."""
-    from posehybrid.utils.validate import preflight
+    from posehybrid.utils.validate import ConfigError, preflight
 
     preflight(cfg)  # before torch/Lightning are imported: bad values fail in a second
+    from posehybrid.utils.console import setup_console
+    from posehybrid.utils.overrides import trainer_key_problems
+
+    problems = trainer_key_problems(cfg.trainer)  # +trainer.max_epoch=1: before any data work
+    if problems:
+        raise ConfigError(f"invalid configuration: {'; '.join(problems)}")
+    setup_console()  # one handler per log line, no Lightning adverts
     from posehybrid.pipeline import finish_pipeline
     from posehybrid.training import run_stage
     from posehybrid.utils.runtime import tune_allocator
@@ -56,8 +65,16 @@ def _message(err: BaseException) -> str:
     return lines[0]
 
 
+def main() -> float | None:
+    """The command: mistyped keys fail in one line (nearest key named) before Hydra starts."""
+    from posehybrid.utils.overrides import check_overrides
+
+    check_overrides("train", sys.argv[1:], "train")
+    return hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     from hydra.errors import InstantiationException
     from omegaconf.errors import OmegaConfBaseException
 

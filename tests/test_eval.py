@@ -83,6 +83,56 @@ def test_eval_matches_training_metrics_and_writes_outputs(tiny_run: dict) -> Non
     assert metrics["joints@0.2"] == pytest.approx(train["joints@0.2"], abs=1e-6)
     table = (out / "table.md").read_text()
     assert "PCK@0.2" in table and "Strict PCP" in table and "| head |" in table
+    # what was scored, truthfully: the training run's own test split
+    assert metrics["kind"] == "eval" and metrics["n"] == metrics["data"]["splits"]["test"] == 12
+    assert metrics["data"]["differs_from_training"] == []
+    assert metrics["data"]["test_images_in_training"] == 0
+    assert "differs" not in proc.stderr
+    saved = OmegaConf.load(out / ".hydra" / "config.yaml")
+    assert saved.data.name == "synthetic" and saved.data.n_images == 24  # not eval.yaml's 2000
+
+
+def test_eval_on_other_data_says_so(tiny_run: dict) -> None:
+    """Evaluating on data other than the training run's: one warning line naming how it
+    differs; metrics.json and the eval run's config record the data actually used."""
+    root = tiny_run["root"]
+    (folder,) = (root / "data" / "synthetic").glob("synthetic-lsp-*")
+    proc = _python("posehybrid.eval", f"ckpt={tiny_run['ckpt']}", "data=lsp",
+                   f"data.root={folder}", f"paths.log_dir={root}/outputs", cwd=root)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warnings = [line for line in proc.stderr.splitlines() if "differs from the checkpoint" in line]
+    assert len(warnings) == 1, proc.stderr
+    assert "name synthetic -> lsp" in warnings[0] and "root" in warnings[0]
+    out = Path(json.loads(proc.stdout.strip().splitlines()[-1])["output_dir"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == "lsp" and metrics["n"] == 12
+    assert metrics["data"]["root"] == str(folder)
+    assert metrics["data"]["test_images_in_training"] == 0  # LSP's second half = the test half
+    saved = OmegaConf.load(out / ".hydra" / "config.yaml")
+    assert saved.data.name == "lsp" and saved.data.root == str(folder)
+
+
+def test_overlap_with_the_training_split_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from posehybrid.provenance import DATA_FILE, check_against_training
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    images = [str(tmp_path / f"im{i:05d}.jpg") for i in range(10)]
+    record = {"images": {"train": images[:6], "val": images[6:8], "test": images[8:]}}
+    (run / DATA_FILE).write_text(json.dumps(record))
+    trained = OmegaConf.create({"name": "lspet", "root": str(tmp_path), "batch_size": 8,
+                                "source": {"_target_": "x.LSPetSource", "test_size": 2}})  # fmt: skip
+    used = OmegaConf.merge(trained, {"source": {"test_size": 5}, "batch_size": 2})
+    facts = {"images": {"test": images[5:]}}  # the last 5: 3 of them trained or validated on
+    with caplog.at_level("WARNING", logger="posehybrid.provenance"):
+        out = check_against_training(run / "checkpoints" / "best.ckpt", trained, used, facts)
+    assert out == {"differs_from_training": ["source.test_size 2 -> 5"],
+                   "test_images_in_training": 3}  # fmt: skip
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and "3 of 5 test images" in messages[1]
+    assert "batch_size" not in messages[0]  # not a property of which images are tested
 
 
 def test_eval_refuses_flic_data_for_an_lsp_checkpoint(tiny_run: dict) -> None:
@@ -102,7 +152,7 @@ def test_eval_loop_equals_lightning_test_loop_for_the_spatial_stage(tiny_run: di
     module = SpatialModule(
         joint_set="lsp", model_cfg=detector.model_cfg, init={"part_detector": str(tiny_run["ckpt"])}
     ).eval()
-    data, _ = data_config(OmegaConf.create({"data_from_run": "true"}), tiny_run["ckpt"])
+    data, _, _ = data_config(OmegaConf.create({"data_from_run": "true"}), tiny_run["ckpt"], [])
     datamodule = instantiate(data)
     datamodule.setup("test")
     trainer = pl.Trainer(
@@ -127,7 +177,8 @@ def test_predict_then_score_reproduces_the_test_metrics(tiny_run: dict, tmp_path
         OmegaConf.create(
             {"ckpt": str(tiny_run["ckpt"]), "input": str(folder / "images"),
              "output": str(tmp_path), "flip_test": False, "scales": [1.0], "torso_box": None,
-             "box_scale": 3.0, "batch_size": 8, "device": "cpu", "overlay": False}
+             "box_scale": 3.0, "batch_size": 8, "device": "cpu", "overlay": False,
+             "overlay_min_side": 512}
         )
     )  # fmt: skip
     scored = score_run(

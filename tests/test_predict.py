@@ -68,9 +68,12 @@ def test_predict_folder_mixed_formats(ckpt: Path, tmp_path: Path) -> None:
         assert record["image"] == name and (record["width"], record["height"]) == (w, h)
         assert record["joint_set"] == "lsp" and record["stage"] == "joint"
         assert list(record["joints"]) == list(LSP.joints)
-        assert all(set(v) == {"x", "y", "score"} for v in record["joints"].values())
+        assert all(set(v) == {"x", "y", "confidence", "raw_score"}
+                   for v in record["joints"].values())  # fmt: skip
+        assert all(0.0 <= v["confidence"] <= 1.0 for v in record["joints"].values())
         overlay = cv2.imread(str(out / f"{stem}_overlay.png"))
-        assert overlay.shape == (h, w, 3)
+        f = 512 / max(w, h)  # small images are upscaled for the overlay (overlay_min_side)
+        assert overlay.shape == (round(h * f), round(w * f), 3)
     assert not (out / "broken.json").exists()
 
     # The folder is a valid prediction input of the score tool (matched by file name).
@@ -103,7 +106,7 @@ def test_predict_torso_box_and_tta_in_process(ckpt: Path, tmp_path: Path) -> Non
     cfg = OmegaConf.create(
         {"ckpt": str(ckpt), "input": str(src), "output": str(tmp_path / "o"), "flip_test": True,
          "scales": [1.0, 0.75], "torso_box": [80, 40, 120, 100], "box_scale": 3.0,
-         "batch_size": 8, "device": "cpu", "overlay": False}
+         "batch_size": 8, "device": "cpu", "overlay": False, "overlay_min_side": 512}
     )  # fmt: skip
     summary = predict_run(cfg)
     assert summary["images"] == 1 and summary["failed"] == []
@@ -114,7 +117,7 @@ def test_predict_torso_box_and_tta_in_process(ckpt: Path, tmp_path: Path) -> Non
 def test_predict_bad_arguments(ckpt: Path, tmp_path: Path) -> None:
     base = {"ckpt": str(ckpt), "input": str(tmp_path / "missing"), "output": str(tmp_path),
             "flip_test": False, "scales": [1.0], "torso_box": None, "box_scale": 3.0,
-            "batch_size": 8, "device": "cpu", "overlay": True}  # fmt: skip
+            "batch_size": 8, "device": "cpu", "overlay": True, "overlay_min_side": 512}  # fmt: skip
     with pytest.raises(ValueError, match="no such file"):
         predict_run(OmegaConf.create(base))
     (tmp_path / "empty").mkdir()

@@ -11,21 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from posehybrid.callbacks.media import (
-    SavePng,
-    caption,
-    colourise,
-    publish_image,
-    run_dir,
-    write_png,
-    zoom,
-)
-from posehybrid.data.draw import image_grid
+from posehybrid.callbacks.media import SavePng, colourise, publish_image, run_dir, write_png, zoom
 
 
 def _short(name: str) -> str:
@@ -37,37 +29,95 @@ def _short(name: str) -> str:
     return name[:4]
 
 
+def _text(image: np.ndarray, text: str, xy: tuple[int, int], scale: float = 0.4) -> None:
+    cv2.putText(image, text, xy, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+
+
+def strength(kernel: np.ndarray) -> float:
+    """How much a kernel says about where A is: its peak above its median (0 for a flat one)."""
+    return float(kernel.max() - np.median(kernel))
+
+
+def colour_bar(width: int, vmax: float, gamma: float) -> np.ndarray:
+    """(34, width, 3) strip: the colour scale shared by every panel, with value ticks."""
+    bar_w = max(60, min(width - 20, 420))
+    c = np.linspace(0.0, 1.0, bar_w)
+    strip = np.full((34, width, 3), 255, np.uint8)
+    strip[2:14, 10 : 10 + bar_w] = colourise(np.tile(c, (12, 1)), "viridis")
+    for t in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x = 10 + round(t * (bar_w - 1))
+        strip[14:18, x] = 0
+        value = vmax * t ** (1.0 / gamma)  # colour index t shows (value / vmax) ** gamma = t
+        _text(strip, f"{value:.2g}", (max(0, min(x - 10, width - 40)), 30), 0.35)
+    return strip
+
+
+def select_pairs(
+    kernels: np.ndarray,
+    edges: Sequence[Sequence[int]],
+    include_self: bool = False,
+    max_sources: int | None = None,
+) -> tuple[dict[int, list[int]], int]:
+    """({target A: edge indices of its shown sources, strongest first}, number of pairs the
+    graph has): what :func:`render_priors` draws."""
+    pairs = [e for e, (a, v) in enumerate(edges) if include_self or a != v]
+    by_target: dict[int, list[int]] = {}
+    for e in pairs:
+        by_target.setdefault(int(edges[e][0]), []).append(e)
+    shown = {
+        a: sorted(es, key=lambda e: -strength(kernels[e]))[: max_sources or None]
+        for a, es in sorted(by_target.items())
+    }
+    return shown, len(pairs)
+
+
 def render_priors(
     kernels: torch.Tensor | np.ndarray,
     edges: Sequence[Sequence[int]],
     joint_names: Sequence[str] | None = None,
     include_self: bool = False,
-    max_edges: int = 64,
-    ncols: int = 8,
-    factor: int = 2,
+    max_sources: int | None = None,
+    panel: int = 96,
     gamma: float = 0.5,
 ) -> np.ndarray:
-    """(E, K, K) probability-space kernels -> one RGB grid, one captioned panel per edge.
+    """(E, K, K) probability-space kernels -> one RGB figure: a row per target joint A, its
+    source joints v left to right, strongest first (:func:`strength`).
 
-    Each panel is scaled to its own maximum and shown with ``gamma`` (0.5: square root) so the
-    low-mass tails of a displacement distribution stay visible. Self edges are left out unless
-    ``include_self`` (they are a delta); at most ``max_edges`` panels.
+    Every panel uses one colour scale (``(k / max over all shown kernels) ** gamma``; 0.5 keeps
+    the low-mass tails of a displacement distribution visible), so a flat kernel looks flat; a
+    colour bar gives the values, and the title says how many of the graph's pairs are shown
+    (``max_sources`` per target; None: all). Self edges A|A (a delta) are left out unless
+    ``include_self`` or the graph has nothing else.
     """
     k = kernels.detach().float().cpu().numpy() if isinstance(kernels, torch.Tensor) else kernels
     k = np.asarray(k, dtype=np.float64)
-    panels = []
-    for e, (a, v) in enumerate(edges):
-        if a == v and not include_self:
-            continue
-        if len(panels) >= max_edges:
-            break
-        m = k[e] / max(float(k[e].max()), 1e-12)
-        img = zoom(colourise(m**gamma, "viridis"), factor)
-        label = f"{_short(joint_names[a])}|{_short(joint_names[v])}" if joint_names else f"{a}|{v}"
-        panels.append(caption(img, label))
-    if not panels:  # a self-edges-only graph: show them rather than nothing
-        return render_priors(kernels, edges, joint_names, True, max_edges, ncols, factor, gamma)
-    return image_grid(panels, ncols=ncols)
+    shown, n_pairs = select_pairs(k, edges, include_self, max_sources)
+    if not shown:  # a self-edges-only graph: show them rather than nothing
+        return render_priors(kernels, edges, joint_names, True, max_sources, panel, gamma)
+    names = list(joint_names) if joint_names else [str(i) for i in range(1 + max(map(max, edges)))]
+    n_shown = sum(len(es) for es in shown.values())
+    vmax = max(float(k[e].max()) for es in shown.values() for e in es) or 1.0
+    factor = max(1, round(panel / k.shape[-1]))
+    side, cap, pad, label_w = k.shape[-1] * factor, 14, 2, 56
+    ncols = max(len(es) for es in shown.values())
+    width = label_w + ncols * (side + pad) + pad
+    rows = []
+    for a, es in shown.items():
+        row = np.full((cap + side + pad, width, 3), 255, np.uint8)
+        _text(row, f"{_short(names[a])} <-", (4, cap + side // 2))
+        for col, e in enumerate(es):
+            x = label_w + col * (side + pad)
+            img = zoom(colourise((k[e] / vmax) ** gamma, "viridis"), factor)
+            row[cap : cap + side, x : x + side] = img
+            _text(row, _short(names[int(edges[e][1])]), (x + 2, cap - 3), 0.35)
+        rows.append(row)
+    title = np.full((36, width, 3), 255, np.uint8)
+    what = f"{n_shown} of {n_pairs} pairs" + ("" if n_shown == n_pairs else ", strongest")
+    _text(title, f"spatial priors: row = target joint A, panels = source v ({what})", (4, 14))
+    _text(
+        title, "shared colour scale (value / max) ** 0.5; centre = no displacement", (4, 30), 0.35
+    )
+    return np.concatenate([title, *rows, colour_bar(width, vmax, gamma)], axis=0)
 
 
 def module_priors(pl_module: pl.LightningModule, **kwargs: object) -> np.ndarray | None:
@@ -89,18 +139,26 @@ class PriorsCallback(Callback):
             ``auto`` or ``never`` (see :func:`media.publish_image`).
         dirpath: the run directory (default: the trainer's ``default_root_dir``).
         include_self: also show the self edges (A|A).
+        max_sources: per target joint, the strongest sources shown (None: all pairs).
     """
 
     def __init__(
-        self, save_png: SavePng = "always", dirpath: str | None = None, include_self: bool = False
+        self,
+        save_png: SavePng = "always",
+        dirpath: str | None = None,
+        include_self: bool = False,
+        max_sources: int | None = None,
     ) -> None:
         self.save_png = save_png
         self.dirpath = dirpath
         self.include_self = include_self
+        self.max_sources = max_sources
         self.written: list[Path] = []
 
     def _render(self, pl_module: pl.LightningModule) -> np.ndarray | None:
-        return module_priors(pl_module, include_self=self.include_self)
+        return module_priors(
+            pl_module, include_self=self.include_self, max_sources=self.max_sources
+        )
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # The initial priors are only written, not logged: the run's config already implies them.

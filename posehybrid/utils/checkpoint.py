@@ -30,6 +30,17 @@ def _unpickler_detail(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
+def _error_detail(err: BaseException) -> str:
+    """The first sentence of a loader error when it is a message a person can read; "" for
+    the unpickler's internal errors on garbage bytes (``KeyError: 101``, ``IndexError``,
+    ``EOFError``), whose text is a stray number or nothing."""
+    if isinstance(err, (KeyError, IndexError, EOFError)):
+        return ""
+    text = str(err).strip()
+    first = text.splitlines()[0].split(". ", 1)[0].rstrip(".") if text else ""
+    return first if " " in first else ""
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``; refuse anything that needs unpickling code."""
     path = Path(path)
@@ -38,7 +49,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        detail = _unpickler_detail(str(err)) or type(err).__name__
+        detail = _unpickler_detail(str(err))
         if "global" in detail.lower():  # a class/function reference: code that would run
             raise CheckpointError(
                 f"checkpoint {path}: refused, it holds objects that would execute code when "
@@ -46,7 +57,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                 f"Detail: {detail}"
             ) from None
     except Exception as err:
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        detail = _error_detail(err)
     else:
         if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
             raise CheckpointError(
@@ -55,7 +66,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return ckpt
     raise CheckpointError(
         f"checkpoint {path}: not a readable PyTorch checkpoint (truncated or not a "
-        f"checkpoint file): {detail}"
+        f"checkpoint file)" + (f": {detail}" if detail else "")
     )
 
 

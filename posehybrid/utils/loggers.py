@@ -1,8 +1,8 @@
 """Logger glue for the training run: run names, config logging at start, summary + finish at the end.
 
-Kept light to import (Lightning and W&B are imported inside the functions) because the run-name
-resolvers below are registered from :mod:`posehybrid.utils.resolvers`, which the entry points
-import before Hydra composes the config.
+Kept light to import (Lightning and W&B are imported inside the functions) because
+:mod:`posehybrid.utils.resolvers`, which every entry point imports before Hydra composes the
+config, registers the run-name functions below as ``${ph.run_suffix:}`` and ``${ph.not:...}``.
 """
 
 from __future__ import annotations
@@ -83,17 +83,6 @@ def negate(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("false", "0", "no", "")
     return not bool(value)
-
-
-def register_resolvers() -> None:
-    """Register ``ph.run_suffix`` and ``ph.not`` (idempotent)."""
-    if not OmegaConf.has_resolver("ph.run_suffix"):
-        OmegaConf.register_new_resolver("ph.run_suffix", run_suffix)
-    if not OmegaConf.has_resolver("ph.not"):
-        OmegaConf.register_new_resolver("ph.not", negate)
-
-
-register_resolvers()
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:

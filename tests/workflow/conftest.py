@@ -8,6 +8,7 @@ network. Every workflow test reads these runs instead of training its own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -35,6 +36,7 @@ class TinyPipeline:
     log_dir: Path
     data_dir: Path
     env: dict[str, str]
+    console: str = ""  # what the pipeline's command printed (stdout + stderr)
 
     @property
     def experiment_dir(self) -> Path:
@@ -93,5 +95,5 @@ def train(args: list[str], env: dict[str, str], timeout: float = 240, check: boo
 def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> TinyPipeline:
     root = tmp_path_factory.mktemp("workflow")
     pipeline = TinyPipeline(root / "outputs", root / "data", workflow_env(root))
-    train(["stage=joint", f"name={EXPERIMENT}", *TINY, *pipeline.paths()], pipeline.env)
-    return pipeline
+    proc = train(["stage=joint", f"name={EXPERIMENT}", *TINY, *pipeline.paths()], pipeline.env)
+    return dataclasses.replace(pipeline, console=proc.stdout + proc.stderr)

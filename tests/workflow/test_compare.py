@@ -15,6 +15,8 @@ from PIL import Image
 from posehybrid.compare import differing_keys, gather, main, markdown, table
 from tests.workflow.conftest import REPO, TinyPipeline
 
+STAGES = ("part_detector", "spatial", "joint")
+
 
 def test_gathers_the_pipeline_in_stage_order(tiny_pipeline: TinyPipeline) -> None:
     runs = gather([tiny_pipeline.log_dir])
@@ -23,9 +25,12 @@ def test_gathers_the_pipeline_in_stage_order(tiny_pipeline: TinyPipeline) -> Non
     # same overrides everywhere: no override column
     assert differing_keys(runs) == []
     columns, rows = table(runs)
-    assert columns[:4] == ["experiment", "stage", "PCK@0.1", "PCK@0.2"]
-    assert {"wrist@0.2", "ankle@0.2", "minutes"} <= set(columns)
-    assert rows[0][3] == f"{runs[0].metrics['pck@0.2']:.3f}"
+    assert columns[:7] == ["experiment", "kind", "stage", "data", "n test", "PCK@0.1", "PCK@0.2"]
+    assert {"wrist@0.2", "ankle@0.2", "minutes", "run"} <= set(columns)
+    assert rows[0][6] == f"{runs[0].metrics['pck@0.2']:.3f}"
+    # the dataset and test-set size the runs were scored on (training runs: data.json)
+    assert [r[1:5] for r in rows] == [["train", s, "synthetic", "16"] for s in STAGES]
+    assert rows[0][-1].startswith("part_detector/")  # relative to what the runs share
 
 
 def _variant(src: Path, dst: Path, key: str, value: str) -> Path:
@@ -56,16 +61,18 @@ def test_only_differing_overrides_become_columns(
     runs = gather([tmp_path / "sweep"])
     assert differing_keys(runs) == ["model.spatial_graph.mode", "stage.module.optimizer.lr"]
     columns, rows = table(runs)
-    assert columns[2:4] == ["mode", "lr"]
+    assert columns[5:7] == ["mode", "lr"]
     # runs without the override show the value from their config (the stage default)
     default_lr = f"{yaml.safe_load((spatial / '.hydra' / 'config.yaml').read_text())['stage']['module']['optimizer']['lr']:g}"
     assert default_lr != "0.005"
-    assert [r[2:4] for r in rows] == [["tree", default_lr], ["full", default_lr], ["full", "0.005"]]
+    assert [r[5:7] for r in rows] == [["tree", default_lr], ["full", default_lr], ["full", "0.005"]]
     assert a.name == "0"
 
     assert main([str(tmp_path / "sweep"), "--format", "markdown"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith("| experiment | stage | mode | lr |")
+    assert out.splitlines()[0].startswith(
+        "| experiment | kind | stage | data | n test | mode | lr |"
+    )
     assert len(out.splitlines()) == 2 + 3
     png = tmp_path / "sweep" / "compare_curves.png"
     assert Image.open(png).size[0] > 300
@@ -104,3 +111,28 @@ def test_cli(tiny_pipeline: TinyPipeline, tmp_path: Path) -> None:
         timeout=120,
     )
     assert missing.returncode == 2 and "no such directory" in missing.stderr
+
+
+def test_eval_rows_say_what_they_scored(tiny_pipeline: TinyPipeline, tmp_path: Path) -> None:
+    """An eval of the joint checkpoint on other data: its row says eval, the dataset and test
+    size eval used (metrics.json), and no column holds the checkpoint path."""
+    log_dir = tmp_path / "outputs"
+    shutil.copytree(tiny_pipeline.experiment_dir, log_dir / "tiny", symlinks=True)
+    ckpt = next((log_dir / "tiny" / "joint").glob("*/checkpoints/best.ckpt"))
+    (folder,) = (tiny_pipeline.data_dir / "synthetic").glob("synthetic-lsp-*")
+    proc = subprocess.run(
+        [sys.executable, "-m", "posehybrid.eval", f"ckpt={ckpt}", "data=lsp",
+         f"data.root={folder}", f"paths.log_dir={log_dir}", "flip_test=true"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=tiny_pipeline.env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = gather([log_dir / "tiny"])
+    assert [(r.kind, r.stage) for r in runs] == [*(("train", s) for s in STAGES), ("eval", "joint")]
+    columns, rows = table(runs)
+    assert columns.count("experiment") == 1 and "preset" not in columns
+    # flip_test applies to the eval row alone: not a difference; the data roots do differ
+    assert "ckpt" not in columns and "flip_test" not in columns and "root" in columns
+    assert rows[-1][:5] == ["tiny", "eval", "joint", "lsp", "16"]
+    assert rows[-1][columns.index("root")] == f"…/synthetic/{folder.name}"  # shortened
+    assert all(str(log_dir) not in cell for row in rows for cell in row)
+    assert rows[-1][-1].startswith("eval/")

@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from omegaconf import OmegaConf
 from PIL import Image
 
+from posehybrid.callbacks.media import colourise
 from posehybrid.callbacks.priors import PriorsCallback, render_priors
 from posehybrid.callbacks.visualise import VisualiseCallback, fixed_indices, spatial_map
 from posehybrid.modules.load import load_module
@@ -101,15 +102,39 @@ def test_priors_png_written_and_logged(spatial_setup, tmp_path: Path) -> None:
     assert wandb_lg.log_image.call_args.kwargs["key"] == "spatial/priors"
 
 
-def test_render_priors_one_panel_per_pair_edge() -> None:
+def test_render_priors_a_row_per_target_on_one_colour_scale() -> None:
     k = 15
-    kernels = np.zeros((3, k, k))
-    kernels[:, 7, 7] = 1.0
-    kernels[1, 3, 10] = 2.0  # a displaced mode
-    grid = render_priors(kernels, [(0, 0), (0, 1), (1, 0)], ["l_wrist", "l_elbow"], factor=2)
-    assert grid.shape == (k * 2 + 12 + 4, 2 * (k * 2) + 3 * 2, 3)  # self edge left out
-    with_self = render_priors(kernels, [(0, 0), (0, 1), (1, 0)], include_self=True, factor=1)
-    assert with_self.shape[1] == 3 * k + 4 * 2
+    kernels = np.full((3, k, k), 0.1)  # (0,1): flat
+    kernels[0] = 0.0
+    kernels[0, 7, 7] = 1.0  # the self edge: a delta
+    kernels[2, 3, 10] = 2.0  # (1,0): a displaced mode
+    grid = render_priors(kernels, [(0, 0), (0, 1), (1, 0)], ["l_wrist", "l_elbow"], panel=90)
+    side = 90  # zoomed to the panel size: 15 px x 6
+    # title, one row per target joint (self edge left out), colour bar
+    assert grid.shape == (36 + 2 * (14 + side + 2) + 34, 56 + (side + 2) + 2, 3)
+    flat = grid[36 + 14 : 36 + 14 + side, 56 : 56 + side]
+    peaked = grid[36 + 106 + 14 : 36 + 106 + 14 + side, 56 : 56 + side]
+    assert len(np.unique(flat.reshape(-1, 3), axis=0)) == 1  # a flat kernel looks flat ...
+    top = colourise(np.ones((1, 1)), "viridis")[0, 0]
+    assert (peaked == top).all(-1).any() and not (flat == top).all(-1).any()  # ... and dim
+    with_self = render_priors(kernels, [(0, 0), (0, 1), (1, 0)], include_self=True, panel=90)
+    assert with_self.shape[1] == 56 + 2 * (side + 2) + 2  # A=0 has two sources now
+
+
+def test_select_pairs_counts_and_orders_the_full_graph() -> None:
+    from posehybrid.callbacks.priors import select_pairs, strength
+
+    rng = np.random.default_rng(0)
+    edges = [(a, v) for a in range(14) for v in range(14)]  # the full graph: 196 with self
+    kernels = rng.random((len(edges), 9, 9)) ** 4
+    shown, total = select_pairs(kernels, edges)
+    assert total == 182 and sum(map(len, shown.values())) == 182 and len(shown) == 14
+    top, total = select_pairs(kernels, edges, max_sources=4)
+    assert total == 182 and all(len(es) == 4 for es in top.values())
+    for a, es in top.items():
+        assert all(edges[e][0] == a and edges[e][1] != a for e in es)
+        ranked = sorted(shown[a], key=lambda e: -strength(kernels[e]))
+        assert es == ranked[:4]
 
 
 def test_pipeline_runs_hold_priors_and_wandb_images(tiny_pipeline: TinyPipeline) -> None:

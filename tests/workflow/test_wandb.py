@@ -138,7 +138,10 @@ def test_offline_by_default_and_one_switch_goes_online(
     assert default.group == "exp" and default.job_type == "spatial"
     assert default.name == "exp-spatial"  # outside a Hydra job: no override suffix
 
-    online = _wandb_cfg(["logger.wandb.offline=false", f"logger.wandb.save_dir={tmp_path}"])
+    online = _wandb_cfg(
+        ["logger.wandb.offline=false", f"logger.wandb.save_dir={tmp_path}",
+         f"logger.wandb.run_dir={tmp_path / 'run'}"]
+    )  # fmt: skip
     assert online.offline is False and online.log_model is True  # best checkpoint uploaded
 
     monkeypatch.setenv("WANDB_MODE", "online")
