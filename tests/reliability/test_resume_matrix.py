@@ -12,6 +12,7 @@ batches after every epoch (steps 2, 4, 6), a test of 4 batches.
 
 from __future__ import annotations
 
+import csv
 import signal
 from pathlib import Path
 
@@ -36,6 +37,19 @@ POINTS = {
     "validation": (4, 4, 2),  # after val batch 0 of 2: the validation finishes first
     "test": (0, 6, 6),  # after test batch 0 of 4: nothing to save, the test reruns
 }
+
+
+def validations(*runs: Path) -> dict[int, dict[str, str]]:
+    """Every validation the runs logged (csv), by logging step; a step logged by two runs (a
+    validation redone after a SIGKILL) must carry the same values in both."""
+    out: dict[int, dict[str, str]] = {}
+    for run in runs:
+        with open(run / "csv" / "metrics.csv") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("val/loss"):
+                    values = {k: v for k, v in row.items() if k.startswith("val/")}
+                    assert out.setdefault(int(row["step"]), values) == values, run
+    return out
 
 
 CELLS = [
@@ -83,6 +97,9 @@ def test_interrupted_and_resumed_equals_uninterrupted(
     m = metrics(resumed)
     assert m["resumed_from"] == str(first / "checkpoints" / "last.ckpt")
     assert_same_results(references[stage], resumed, atol=0.0)  # bit for bit
+    # Every validation ran in full, once, at its step, with the reference's values: none was
+    # cut short by the signal or redone over part of the validation set on resume.
+    assert validations(first, resumed) == validations(references[stage])
     best, ref_best = (load_checkpoint(r / "checkpoints" / "best.ckpt") for r in (resumed, references[stage]))  # fmt: skip
     assert best["global_step"] == ref_best["global_step"]  # the same checkpoint was tested
     # Both parts of the run are counted: the control row's budget reads the sum.
