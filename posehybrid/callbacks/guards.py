@@ -180,4 +180,4 @@ class FiniteLossGuard(Callback):
         return {"early_losses": [float(v) for v in self._early]}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._early = [torch.tensor(float(v)) for v in state_dict.get("early_losses", [])]
+        self._early = [torch.tensor(float(v)) for v in state_dict["early_losses"]]

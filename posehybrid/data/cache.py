@@ -36,15 +36,16 @@ _BUILDING = ".building"  # flock'd by the generating process inside its temporar
 _STALE_UNLOCKED_SECONDS = 600.0  # a temporary folder without that lock file: debris after this
 
 
-def _remove_stale_builds(root: Path) -> None:
-    """Delete the temporary folders that crashed or killed generations left in ``root``.
+def _remove_stale_builds(root: Path, name: str) -> None:
+    """Delete the temporary folders that crashed or killed generations of ``name`` left in
+    ``root``.
 
     A generation holds a lock on ``<tmp>/.building`` until it renames the folder, so a folder
     whose lock is free belongs to no live process; one without the file (written by an older
     version, or caught in the instant before the lock is taken) counts as debris only once it
     is ``_STALE_UNLOCKED_SECONDS`` old.
     """
-    for tmp in root.glob(".synthetic-*.tmp-*"):
+    for tmp in root.glob(f".{name}-*.tmp-*"):
         lock = tmp / _BUILDING
         if lock.is_file():
             stale = lock_holder(lock) is None
@@ -72,7 +73,7 @@ def ensure_dir(root: Path, name: str, params: dict, build: Callable[[Path], None
         log.info("data cache: reusing %s", final)
         return final
     root.mkdir(parents=True, exist_ok=True)
-    _remove_stale_builds(root)
+    _remove_stale_builds(root, name)
     if final.exists():
         # A folder without the marker is debris of something else; never trust it.
         log.warning("data cache: %s is incomplete, regenerating", final)
