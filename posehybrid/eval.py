@@ -1,10 +1,10 @@
 """``python -m posehybrid.eval ckpt=PATH [data=…] [flip_test=true] [scales=[1.0,0.8,1.2]]``.
 
 Evaluates any stage's checkpoint on the test split and writes, into
-``outputs/<experiment>/eval/<timestamp>/``: ``metrics.json`` (the training run's layout, plus
-``pcp`` where the joint set has sticks and the ``tta`` settings), ``table.md`` (per-part
-PCK@0.2 and strict PCP, percentages), ``pck_curve.png`` and ``examples.png`` (best and worst
-test images). One JSON summary line goes to stdout; bad input gives one stderr line and exit 2.
+``outputs/<experiment>/eval/<timestamp>/``: ``table.md`` (per-part PCK@0.2 and strict PCP,
+percentages), ``pck_curve.png``, ``examples.png`` (best and worst test images) and, last, as
+the completion marker, ``metrics.json`` (the training run's layout, plus ``pcp`` where the
+joint set has sticks and the ``tta`` settings). One JSON summary line goes to stdout; bad input gives one stderr line and exit 2.
 
 Which data: by default (``data_from_run=auto``) the dataset config of the checkpoint's own
 training run (``<run>/.hydra/config.yaml``), so the test split is exactly the one training
@@ -199,7 +199,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     title = f"{cfg.name}: {module.stage_name} on {cfg.data.name} (test)"
     if not tta.is_identity:
         title += f", flip={tta.flip} scales={list(tta.scales)}"
-    atomic_write_json(out_dir / "metrics.json", metrics)
     atomic_write_text(out_dir / "table.md", markdown_table(res, js, title, "pcp" in metrics))
     curve = metrics["curve"]
     plot_pck_curve(
@@ -208,6 +207,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     example_figure(
         res, datamodule.datasets["test"], out_dir / "examples.png", int(cfg.examples), title
     )
+    # Written last, as in a training run: metrics.json is the completion marker that compare
+    # (and anything listing finished evaluations) relies on.
+    atomic_write_json(out_dir / "metrics.json", metrics)
     log.info("eval: wrote metrics.json, table.md, pck_curve.png, examples.png to %s", out_dir)
     return {"output_dir": str(out_dir), **metrics}
 

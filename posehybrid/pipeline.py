@@ -2,13 +2,17 @@
 table that ``make train stage=joint`` prints at the end.
 
 Upstream stages run as their own ``python -m posehybrid.train`` processes, so each one gets its
-own Hydra run directory and its own W&B run in the experiment's group.
+own Hydra run directory and its own W&B run in the experiment's group. A SIGTERM/SIGUSR1 to this
+process is passed on to such a child, which checkpoints; this process waits for it and exits
+143, and ``resume=auto`` is passed on, so the rerun continues the child's run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +30,42 @@ log = logging.getLogger(__name__)
 
 class UpstreamError(RuntimeError):
     """An upstream stage's training process failed (its own error is on stderr above)."""
+
+
+class UpstreamStopped(SystemExit):
+    """This process was told to stop (SIGTERM/SIGUSR1) while an upstream stage trained in a
+    child process: the signal was passed on, the child saved its checkpoint and ended."""
+
+
+# Signals passed on to an upstream child: the pre-emption signals (SIGINT from a terminal
+# reaches the whole process group by itself).
+FORWARDED = (signal.SIGTERM, signal.SIGUSR1)
+
+
+def run_forwarding(cmd: list[str]) -> tuple[int, int | None]:
+    """Run ``cmd``; a SIGTERM/SIGUSR1 to this process goes to the child, and this process
+    waits for the child to end (it checkpoints and exits). Returns (exit code, signal)."""
+    proc = subprocess.Popen(cmd)
+    received: list[int] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        proc.send_signal(signum)
+
+    previous = {}
+    for sig in FORWARDED:
+        with contextlib.suppress(ValueError):  # not the main thread: cannot route signals
+            previous[sig] = signal.signal(sig, forward)
+    try:
+        code = proc.wait()
+    except BaseException:
+        proc.terminate()  # never leave a child training on its own
+        proc.wait()
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code, (received[0] if received else None)
 
 
 # Overrides that belong to the downstream run only and must not leak into upstream runs.
@@ -53,12 +93,22 @@ def train_upstream(cfg: DictConfig, stage: str, extra: list[str] | None = None) 
         *_inherited_overrides(),
         *(extra or []),
     ]
+    if str(cfg.get("resume")) in ("auto", "last"):
+        cmd.append("resume=auto")  # continue an interrupted upstream run, if there is one
     log.info("upstream stage %s missing for experiment %r: training it first", stage, cfg.name)
-    result = subprocess.run(cmd, check=False)
-    if result.returncode != 0:
+    code, received = run_forwarding(cmd)
+    if received is not None:
+        print(
+            f"train: stopped by {signal.Signals(received).name} while training upstream stage "
+            f"{stage!r} (passed on; it exited {code}); rerun with resume=auto to continue",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise UpstreamStopped(128 + int(signal.SIGTERM))
+    if code != 0:
         raise UpstreamError(
             f"upstream stage {stage!r} of experiment {cfg.name!r} failed "
-            f"(exit {result.returncode}); command: {' '.join(cmd)}"
+            f"(exit {code}); command: {' '.join(cmd)}"
         )
 
 

@@ -14,12 +14,24 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from posehybrid.callbacks.checkpointing import StageClock
 from posehybrid.pipeline import resolve_upstream
-from posehybrid.utils.checkpoint import expect_checkpoint
+from posehybrid.utils.checkpoint import (
+    CheckpointError,
+    best_checkpoints,
+    expect_checkpoint,
+    expect_model_config,
+)
 from posehybrid.utils.io import atomic_write_json
 from posehybrid.utils.loggers import finalize_loggers, log_run_config
-from posehybrid.utils.resume import mark_resumed, prepare_wandb_resume, save_wandb_id, was_resumed
-from posehybrid.utils.runs import unfinished_runs
+from posehybrid.utils.resume import (
+    mark_resumed,
+    prepare_wandb_resume,
+    resumed_by,
+    save_wandb_id,
+    was_resumed,
+)
+from posehybrid.utils.runs import RunBusyError, hold_run, run_holder, unfinished_runs
 from posehybrid.utils.validate import check_output_dir, preflight
 
 __all__ = ["check_output_dir", "resume_path", "run_stage"]
@@ -51,10 +63,24 @@ def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.Ligh
     return module
 
 
+def world_size(cfg: DictConfig) -> int:
+    """Processes training together: ``trainer.devices`` (a count or a list) x ``num_nodes``
+    (``auto`` counts as one: the default trainer config asks for one device)."""
+    devices = cfg.trainer.devices
+    if isinstance(devices, int):
+        n = max(1, devices)
+    elif OmegaConf.is_list(devices) or isinstance(devices, list):
+        n = max(1, len(devices))
+    else:
+        n = 1
+    return n * max(1, int(cfg.trainer.num_nodes))
+
+
 def batches_per_epoch(cfg: DictConfig, n_train: int) -> int:
-    """Training batches of one epoch (the loader drops the last partial batch unless the split
-    is smaller than a batch), after ``trainer.limit_train_batches``."""
-    n = max(1, n_train // int(cfg.data.batch_size))
+    """Training batches of one epoch on each process (the loader drops the last partial batch
+    unless the split is smaller than a batch; under DDP each rank gets 1/world of the split),
+    after ``trainer.limit_train_batches``."""
+    n = max(1, n_train // world_size(cfg) // int(cfg.data.batch_size))
     limit = cfg.trainer.get("limit_train_batches")
     if isinstance(limit, int):
         n = min(n, limit)
@@ -96,19 +122,40 @@ def plan_schedule(cfg: DictConfig, n_train: int) -> None:
         )
 
 
+def _busy(run: Path, output_dir: Path) -> str | None:
+    """Why ``run`` must not be continued now: it, or the run continuing it, is alive."""
+    holder = run_holder(run)
+    if holder:
+        return f"{run} is still running (pid {holder['pid']} on {holder['host']})"
+    by = resumed_by(run)
+    if by is not None and by.resolve() != output_dir.resolve():  # a DDP rank > 0: our own
+        holder = run_holder(by)
+        if holder:
+            return f"{run} is being continued by {by} (pid {holder['pid']} on {holder['host']})"
+    return None
+
+
 def resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
     """The checkpoint to resume from: ``ckpt_path=PATH``, or ``resume=auto`` / ``ckpt_path=last``
     (this stage's newest run in the experiment that saved ``last.ckpt``, never finished, and
-    was not continued by another run already)."""
+    was not continued by another run already). A run that is still alive, or is being
+    continued by a live run, is refused (RunBusyError), never continued a second time."""
     wanted = cfg.get("ckpt_path") or cfg.get("resume")
     if not wanted:
         return None
     if str(wanted) in ("auto", "last"):
         for run in reversed(unfinished_runs(cfg.paths.experiment_dir, cfg.stage.name)):
-            if run.resolve() != output_dir.resolve() and not was_resumed(run):
-                last = run / "checkpoints" / "last.ckpt"
-                log.info("resuming stage %s from %s", cfg.stage.name, last)
-                return str(last)
+            if run.resolve() == output_dir.resolve() or was_resumed(run):
+                continue
+            busy = _busy(run, output_dir)
+            if busy:
+                raise RunBusyError(
+                    f"resume={wanted}: the newest unfinished {cfg.stage.name} run {busy}; let "
+                    f"it finish or stop it (SIGTERM saves a checkpoint), then resume"
+                )
+            last = run / "checkpoints" / "last.ckpt"
+            log.info("resuming stage %s from %s", cfg.stage.name, last)
+            return str(last)
         log.info(
             "resume=%s: no unfinished %s run to resume; starting fresh", wanted, cfg.stage.name
         )
@@ -120,25 +167,78 @@ def resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
     return str(path)
 
 
+def _model_cfg(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg.model, resolve=True)  # type: ignore[return-value]
+
+
 def check_resume(cfg: DictConfig, path: str | None) -> None:
-    """Refuse a resume checkpoint that is unsafe, corrupt, of another stage or joint set, before
-    any data or model is built (CheckpointError names the file and what is wrong)."""
+    """Refuse a resume checkpoint that is unsafe, corrupt, of another stage, joint set or model
+    config, or whose best checkpoint (copied, then tested at the end) is missing or corrupt,
+    before any data or model is built (CheckpointError names the file and what is wrong)."""
     if path is None:
         return
     stage = get_class(cfg.stage.module._target_).stage_name  # part_detector_control: detector
-    expect_checkpoint(path, (stage,), str(cfg.data.joint_set))
+    joint_set = str(cfg.data.joint_set)
+    ckpt, info = expect_checkpoint(path, (stage,), joint_set)
+    expect_model_config(path, info, _model_cfg(cfg))
+    for best in best_checkpoints(ckpt):
+        if Path(best).resolve() == Path(path).resolve():
+            continue
+        why = f"it is the best checkpoint of {path}, which the resumed run tests at the end"
+        if not Path(best).is_file():
+            raise CheckpointError(
+                f"checkpoint {best}: missing; {why}. Resume another run or start fresh"
+            )
+        try:
+            expect_checkpoint(best, (stage,), joint_set)
+        except CheckpointError as err:
+            raise CheckpointError(f"{err}; {why}") from None
+
+
+# stage.init.<key>: which stages' checkpoints it takes, which model config keys must match
+INIT_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
+    "part_detector": (("part_detector",), ("part_detector",)),  # the detector's weights only
+    "spatial": (("spatial", "joint"), None),  # every model key (the whole state is loaded)
+}
+
+
+def check_inits(cfg: DictConfig) -> None:
+    """The upstream checkpoints (``stage.init.*``): safe, of the right stage, joint set and
+    model config, checked before the data is prepared (a mismatch would only show up as
+    ``size mismatch`` when the module is built)."""
+    requested = _model_cfg(cfg)
+    for key, path in cfg.stage.init.items():
+        if path:
+            stages, model_keys = INIT_CHECKS[key]
+            _, info = expect_checkpoint(path, stages, str(cfg.data.joint_set))
+            expect_model_config(path, info, requested, model_keys)
 
 
 def run_stage(cfg: DictConfig) -> dict[str, Any]:
-    """Train and test one stage; returns the metrics written to ``metrics.json``."""
+    """Train and test one stage; returns the metrics written to ``metrics.json``.
+
+    The run directory is locked (``run.lock``) while this process works in it, so
+    ``resume=auto`` elsewhere never continues it; under DDP rank 0 holds the lock."""
+    from lightning.pytorch.utilities import rank_zero_only
+
     output_dir = Path(cfg.paths.output_dir)
     preflight(cfg)  # bad config values, unwritable or full output dir: fail now
+    lock = hold_run(output_dir) if rank_zero_only.rank == 0 else None
+    try:
+        return _run_stage(cfg, output_dir)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     resume = resume_path(cfg, output_dir)
     check_resume(cfg, resume)
     prepare_wandb_resume(cfg, resume)  # the W&B logger continues the resumed run's id
     set_threads(cfg.get("threads"))
     pl.seed_everything(cfg.seed, workers=True)
     resolve_upstream(cfg)
+    check_inits(cfg)  # before the data is prepared
     started = time.time()  # after upstream: a stage's minutes are its own
 
     if cfg.stage.get("cache_heatmaps"):
@@ -152,7 +252,8 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
     plan_schedule(cfg, len(datamodule.datasets["train"]))
     module = build_module(cfg, datamodule)
 
-    callbacks = instantiate_group(cfg.get("callbacks"))
+    clock = StageClock(started)  # the earlier parts' time rides along in the checkpoints
+    callbacks = [*instantiate_group(cfg.get("callbacks")), clock]
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log_run_config(loggers, cfg)
@@ -161,7 +262,7 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
 
     fit_started = time.time()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
-    fit_seconds = time.time() - fit_started
+    fit_seconds = sum(clock.earlier_fit) + time.time() - fit_started  # all parts
     if trainer.interrupted:
         raise RuntimeError(
             f"stage {cfg.stage.name}: training was interrupted; rerun with resume=auto"
@@ -171,12 +272,14 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
     trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
     epochs = max(1, trainer.current_epoch)
     steps = max(1, trainer.global_step)
+    parts = [*clock.earlier, time.time() - started]  # seconds of each run of this stage
     metrics: dict[str, Any] = {
         "stage": cfg.stage.name,
         "dataset": cfg.data.name,
         "experiment": cfg.name,
         **module.test_summary,
-        "minutes": (time.time() - started) / 60.0,
+        "minutes": sum(parts) / 60.0,  # every part: the control row's budget reads it
+        "minutes_parts": [p / 60.0 for p in parts],  # interrupted runs first, this one last
         "fit_minutes": fit_seconds / 60.0,
         "epochs": epochs,
         "epoch_seconds": fit_seconds / epochs,

@@ -160,9 +160,11 @@ class PriorsCallback(Callback):
             pl_module, include_self=self.include_self, max_sources=self.max_sources
         )
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Before Lightning restores a resumed run's checkpoint (the kernels are still the ones
+        # built from the training keypoints, as in the original run), not at on_fit_start.
         # The initial priors are only written, not logged: the run's config already implies them.
-        if not trainer.is_global_zero or self.save_png == "never":
+        if stage != "fit" or not trainer.is_global_zero or self.save_png == "never":
             return
         grid = self._render(pl_module)
         if grid is not None:

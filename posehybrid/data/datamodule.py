@@ -218,7 +218,7 @@ class PoseDataModule(L.LightningDataModule):
         sampler = None
         if shuffle and getattr(self, "trainer", None) is not None:
             # Shuffle + augmentation keyed on (seed, epoch, index): a resumed fit replays the
-            # uninterrupted run exactly (posehybrid.utils.resume); None under DDP.
+            # uninterrupted run exactly (posehybrid.utils.resume), under DDP too.
             sampler = epoch_sampler(ds, self.trainer, self.batch_size)
         return DataLoader(
             ds,

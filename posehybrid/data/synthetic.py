@@ -9,27 +9,24 @@ Both are deterministic in the seed: scene ``i`` draws from its own child generat
 (``SeedSequence(seed, spawn_key=(i,))``), so images do not depend on generation order or on
 ``n``. Both are cached under ``root/<name>-<hash of parameters>``; the folder is built in a
 temporary directory and moved into place with ``os.replace`` after a ``COMPLETE`` marker is
-written, so an interrupted run never leaves a half dataset that looks finished.
+written, so an interrupted run never leaves a half dataset that looks finished; the temporary
+folders of killed generations are removed by the next one, and folders get the umask's
+permissions (a shared data directory stays shared).
 
 What makes the data hard, and the knobs, live in ``synthetic_render`` (``Difficulty``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import scipy.io
 
+from posehybrid.data.cache import ensure_dir as _ensure
 from posehybrid.data.skeleton import FLIC, FLIC_COLUMNS, LSP
 from posehybrid.data.synthetic_render import (
     FLIC_SIZE,
@@ -46,8 +43,6 @@ log = logging.getLogger(__name__)
 # stale cached datasets are regenerated instead of silently reused.
 GENERATOR_VERSION = 1
 
-_COMPLETE = "COMPLETE"
-_PARAMS = "params.json"
 FLIC_FIELDS = (
     "poselet_hit_idx",
     "moviename",
@@ -233,41 +228,6 @@ def _child_rng(seed: int, index: int) -> np.random.Generator:
 def _imwrite(path: Path, img: np.ndarray, params: list[int]) -> None:
     if not cv2.imwrite(str(path), img, params):
         raise OSError(f"could not write image {path}")
-
-
-def _params_hash(params: dict) -> str:
-    blob = json.dumps(params, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(blob.encode()).hexdigest()[:12]
-
-
-def _ensure(root: Path, name: str, params: dict, build: Callable[[Path], None]) -> Path:
-    """Return ``root/<name>-<hash>``, building it atomically when it is missing or incomplete."""
-    final = root / f"{name}-{_params_hash(params)}"
-    if (final / _COMPLETE).is_file():
-        log.info("synthetic data: reusing %s", final)
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        # A folder without the marker is debris of something else; never trust it.
-        log.warning("synthetic data: %s is incomplete, regenerating", final)
-        shutil.rmtree(final, ignore_errors=True)
-    log.info("synthetic data: generating %s", final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
-    try:
-        build(tmp)
-        (tmp / _PARAMS).write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
-        (tmp / _COMPLETE).write_text("ok\n")  # written last: its presence means complete
-        try:
-            os.replace(tmp, final)
-        except OSError:
-            # Another process (e.g. a second DDP rank) finished first: use its copy.
-            if not (final / _COMPLETE).is_file():
-                raise
-            log.info("synthetic data: %s was built concurrently, using that copy", final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
 
 
 def _flic_coords(joints: np.ndarray, eyes: np.ndarray, nose: np.ndarray) -> np.ndarray:

@@ -8,6 +8,8 @@ code. Every load in posehybrid, Lightning's own resume/test loads included (thro
 from __future__ import annotations
 
 import pickle
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,10 @@ from posehybrid.utils.io import atomic_write
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, unsafe, or of the wrong stage/model/joint set."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (a full disk, a quota, a file-size limit)."""
 
 
 def _unpickler_detail(text: str) -> str:
@@ -100,13 +106,89 @@ def expect_checkpoint(
     return ckpt, info
 
 
+def _flatten(tree: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: list(tree) if isinstance(tree, tuple) else tree}
+
+
+def model_config_differences(
+    stored: dict[str, Any], requested: dict[str, Any], keys: Iterable[str] | None = None
+) -> list[str]:
+    """``"model.<key> (checkpoint A, requested B)"`` for every differing leaf of the model
+    configs, within the top-level ``keys`` (default: all but ``name``)."""
+    keys = [k for k in (stored.keys() | requested.keys()) if k != "name"] if keys is None else keys
+    a = _flatten({k: stored.get(k) for k in keys}, "")
+    b = _flatten({k: requested.get(k) for k in keys}, "")
+    return [
+        f"model.{k} (checkpoint {a.get(k)!r}, requested {b.get(k)!r})"
+        for k in sorted(a.keys() | b.keys())
+        if a.get(k) != b.get(k)
+    ]
+
+
+def expect_model_config(
+    path: str | Path,
+    info: dict[str, Any],
+    requested: dict[str, Any],
+    keys: Iterable[str] | None = None,
+) -> None:
+    """Refuse a checkpoint whose stored model config differs from ``requested`` in ``keys``
+    (its weights would not load: ``size mismatch``), naming each differing key."""
+    stored = (info.get("init_kwargs") or {}).get("model_cfg")
+    if not isinstance(stored, dict):
+        return  # written without one: nothing to compare, loading will tell
+    diff = model_config_differences(stored, requested, keys)
+    if diff:
+        raise CheckpointError(
+            f"checkpoint {path}: its model config differs from the requested one: "
+            f"{'; '.join(diff)}. Use the checkpoint's values or another checkpoint"
+        )
+
+
+def best_checkpoints(ckpt: dict[str, Any]) -> list[str]:
+    """The best-model checkpoints a Lightning checkpoint's ModelCheckpoint states refer to
+    (a resumed run copies and finally tests them)."""
+    paths: list[str] = []
+    for key, state in (ckpt.get("callbacks") or {}).items():
+        if not str(key).startswith("ModelCheckpoint") or not isinstance(state, dict):
+            continue
+        if state.get("monitor") is None:  # the last.ckpt writer: nothing it needs later
+            continue
+        for path in [state.get("best_model_path"), *(state.get("best_k_models") or {})]:
+            if path and path not in paths:
+                paths.append(str(path))
+    return paths
+
+
+def _free_mib(path: Path) -> float:
+    for parent in (path, *path.parents):
+        if parent.exists():
+            return shutil.disk_usage(parent).free / 1024**2
+    return float("nan")
+
+
 class SafeCheckpointIO(TorchCheckpointIO):
     """Lightning CheckpointIO with atomic saves and ``weights_only=True`` loads."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
     ) -> None:
-        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+        path = Path(path)
+        try:
+            atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+        except (OSError, RuntimeError) as err:
+            # A full disk reaches torch.save's C++ writer as "basic_ios::clear: iostream
+            # error" or "PytorchStreamWriter failed writing file" (RuntimeError, not OSError).
+            # The earlier checkpoints are untouched (atomic_write removed the partial file).
+            detail = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            raise CheckpointWriteError(
+                f"could not write checkpoint {path} ({_free_mib(path.parent):.0f} MiB free on "
+                f"its disk; a full disk or a file-size limit?): {detail}"
+            ) from err
 
     def load_checkpoint(
         self,

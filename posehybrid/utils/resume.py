@@ -16,7 +16,8 @@ training data a pure function of ``(seed, epoch, index)``:
 
 Resuming from an end-of-epoch ``last.ckpt`` then reproduces the uninterrupted run exactly (CPU,
 ``trainer.deterministic=true``); a mid-epoch checkpoint (pre-emption) skips the batches the
-epoch already trained on (``EpochSampler(skip=...)``).
+epoch already trained on (``EpochSampler(skip=...)``). Under DDP every rank takes its share
+of the same global order, so the draws do not depend on the number of processes either.
 
 W&B: the run id is stored in ``<run>/wandb_id.txt``; a resumed run passes ``id=`` and
 ``resume="allow"`` to the ``WandbLogger`` so the curves continue in the same W&B run.
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, open_dict
-from torch.utils.data import Sampler
+from torch.utils.data import DistributedSampler
 
 from posehybrid.utils.io import atomic_write_text
 
@@ -99,13 +100,20 @@ def mark_resumed(resume_ckpt: str | None, output_dir: str | Path) -> None:
         atomic_write_text(old / RESUMED_MARKER, f"{Path(output_dir).resolve()}\n")
 
 
+def resumed_by(run_dir: str | Path) -> Path | None:
+    """The run that continued (or is continuing) ``run_dir``, if any."""
+    marker = Path(run_dir) / RESUMED_MARKER
+    if not marker.is_file():
+        return None
+    return Path(marker.read_text(encoding="utf-8").strip())
+
+
 def was_resumed(run_dir: str | Path) -> bool:
     """True when another run continued this one and got further (has its own checkpoint), so
     ``resume=auto`` must not pick this run again."""
-    marker = Path(run_dir) / RESUMED_MARKER
-    if not marker.is_file():
+    by = resumed_by(run_dir)
+    if by is None:
         return False
-    by = Path(marker.read_text(encoding="utf-8").strip())
     return (by / "checkpoints" / "last.ckpt").is_file() or (by / "metrics.json").is_file()
 
 
@@ -135,9 +143,16 @@ class SharedEpoch:
         return int(self._value.item())
 
 
-class EpochSampler(Sampler[int]):
+class EpochSampler(DistributedSampler):
     """Shuffled indices keyed on ``(seed, epoch)``: the same order for an epoch whether the run
-    was resumed or not.
+    was resumed or not, and whatever the number of processes.
+
+    Under DDP each rank takes every ``num_replicas``-th index of the one global order (the
+    epoch's tail that does not fill all ranks equally is dropped, as a training loader drops
+    its last partial batch), so rank ``r``'s ``k``-th batch of ``b`` holds the global order's
+    ``k``-th block of ``b * num_replicas`` indices: the same samples, in the same global
+    batches, as one process with batch ``b * num_replicas``. It is a ``DistributedSampler`` so
+    that Lightning keeps it instead of wrapping it in its own.
 
     Args:
         dataset: the training dataset; if it has ``set_epoch``, it is told each new epoch (the
@@ -146,19 +161,28 @@ class EpochSampler(Sampler[int]):
         epoch: the first epoch this sampler serves: ``0``, or the resumed epoch. Lightning
             creates the resumed epoch's iterator before it calls ``set_epoch``, so the
             DataModule must pass the epoch here.
-        skip: indices to leave out at the start of the first epoch served: a mid-epoch resume
-            continues with the batches the killed run had not trained on yet.
+        skip: indices (of this rank) to leave out at the start of the first epoch served: a
+            mid-epoch resume continues with the batches the killed run had not trained on yet.
         shuffle: False keeps file order (still telling the dataset the epoch).
+        num_replicas / rank: the DDP world size and this process's global rank.
     """
 
     def __init__(
-        self, dataset: Any, seed: int, epoch: int = 0, skip: int = 0, shuffle: bool = True
+        self,
+        dataset: Any,
+        seed: int,
+        epoch: int = 0,
+        skip: int = 0,
+        shuffle: bool = True,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
-        self.dataset = dataset
-        self.seed = int(seed)
+        super().__init__(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=int(seed),
+            drop_last=True,
+        )  # fmt: skip
         self.epoch = int(epoch)
         self.skip = max(0, int(skip))
-        self.shuffle = bool(shuffle)
         self._skip_epoch = self.epoch
         self._tell_dataset()
 
@@ -172,7 +196,7 @@ class EpochSampler(Sampler[int]):
         self._tell_dataset()
 
     def order(self, epoch: int) -> list[int]:
-        """The full index order of ``epoch``."""
+        """The full (global, all ranks) index order of ``epoch``."""
         n = len(self.dataset)
         if not self.shuffle:
             return list(range(n))
@@ -180,7 +204,9 @@ class EpochSampler(Sampler[int]):
         return torch.randperm(n, generator=gen).tolist()
 
     def __iter__(self) -> Iterator[int]:
-        order = self.order(self.epoch)
+        order = self.order(self.epoch)[: len(self) * self.num_replicas][
+            self.rank :: self.num_replicas
+        ]
         if self.skip and self.epoch == self._skip_epoch:
             order = order[self.skip :]
             self.skip = 0  # only the interrupted epoch is shortened
@@ -189,26 +215,23 @@ class EpochSampler(Sampler[int]):
     def __len__(self) -> int:
         # Always the full epoch: on a mid-epoch resume Lightning counts the restored batches
         # as done and stops after the rest, which is exactly what __iter__ then yields.
-        return len(self.dataset)
+        return len(self.dataset) // self.num_replicas
 
 
-def epoch_sampler(dataset: Any, trainer: Any, batch_size: int) -> EpochSampler | None:
+def epoch_sampler(dataset: Any, trainer: Any, batch_size: int) -> EpochSampler:
     """The training sampler for ``PoseDataModule.train_dataloader`` (also tells ``dataset`` its
-    seed, which switches it to per-sample augmentation RNGs).
-
-    None under DDP: Lightning replaces the sampler there with a ``DistributedSampler`` (shuffled
-    by seed + epoch) that never forwards ``set_epoch``, so the dataset keeps its per-process
-    RNG; a resumed DDP run continues correctly but does not replay the same augmentations.
-    """
-    if trainer is not None and getattr(trainer, "world_size", 1) > 1:
-        return None
+    seed, which switches it to per-sample augmentation RNGs), for this process's rank."""
     epoch, done = resume_position(trainer)
     if epoch or done:
         log.info("training data continues at epoch %d after %d trained batches", epoch, done)
     seed = torch.initial_seed()  # the seed_everything seed in the main process
     if hasattr(dataset, "seed"):
         dataset.seed = seed
-    return EpochSampler(dataset, seed, epoch=epoch, skip=done * int(batch_size))
+    world = int(getattr(trainer, "world_size", 1)) if trainer is not None else 1
+    rank = int(getattr(trainer, "global_rank", 0)) if trainer is not None else 0
+    return EpochSampler(
+        dataset, seed, epoch=epoch, skip=done * int(batch_size), num_replicas=world, rank=rank
+    )
 
 
 def resume_position(trainer: Any) -> tuple[int, int]:
@@ -221,9 +244,11 @@ def resume_position(trainer: Any) -> tuple[int, int]:
         return 0, 0
     fit_loop = trainer.fit_loop
     epoch = int(fit_loop.epoch_progress.current.processed)
-    # completed, not ready: a batch fetched but not stepped when the checkpoint was written is
-    # trained again on resume (Lightning resets ready to completed), so it must not be skipped.
-    batches = int(fit_loop.epoch_loop.batch_progress.current.completed)
+    # processed: the batches whose optimiser step is in the checkpoint. Not ready (a batch
+    # fetched but not stepped is trained again on resume), and not completed either: a
+    # checkpoint written at a batch's end (pre-emption) counts that batch as processed, not
+    # yet completed, and Lightning completes it on restart after this is read.
+    batches = int(fit_loop.epoch_loop.batch_progress.current.processed)
     if not fit_loop.restarting:
         batches = 0
     return epoch, batches

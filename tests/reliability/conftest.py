@@ -7,6 +7,7 @@ that runs started side by side on two cores stay bit-for-bit comparable, and W&B
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +130,70 @@ def run_train_inprocess(
                 handler.close()
         root.handlers[:], root.level = handlers, level
     return code, capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the three-stage matrix
+def interrupt(point: str, signal_name: str, step: int = 0) -> list[str]:
+    """Overrides adding :class:`tests.reliability.interrupt.Interrupt` to a run."""
+    return [
+        "+callbacks.interrupt._target_=tests.reliability.interrupt.Interrupt",
+        f"+callbacks.interrupt.point={point}",
+        f"+callbacks.interrupt.signal_name={signal_name}",
+        f"+callbacks.interrupt.step={step}",
+    ]
+
+
+STAGES = ("part_detector", "spatial", "joint")
+MATRIX = [
+    *(a for a in TINY if not a.startswith(("stage=", "logger="))),
+    "data.val_size=8",  # 8 train images (2 batches), 8 val (2 batches), 16 test (4 batches)
+    "logger=csv",
+    "model.spatial.kernel_size=15",  # small and fast; every stage uses the same model config
+    "model.spatial_graph.mode=tree",
+]
+
+
+def stage_args(home: Path, stage: str, name: str, init: dict[str, Path]) -> list[str]:
+    """A ``MATRIX`` run of ``stage``, starting from ``init``'s upstream checkpoint when given
+    (else the stage trains its missing upstream stages itself)."""
+    args = [f"stage={stage}", *MATRIX, *paths(home), f"name={name}"]
+    upstream = {"spatial": "part_detector", "joint": "spatial"}.get(stage)
+    if upstream in init:
+        args.append(f"stage.init.{upstream}={init[upstream]}")
+    return args
+
+
+def stage_runs(home: Path, name: str, stage: str) -> list[Path]:
+    return sorted((home / "outputs" / name / stage).glob("*/"), key=lambda p: p.name)
+
+
+def metrics(run: Path) -> dict[str, Any]:
+    return json.loads((run / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def references(reliability_home: Path) -> dict[str, Path]:
+    """The uninterrupted run of each stage with ``MATRIX`` (once per session, in-process)."""
+    home = reliability_home
+    mp, cap = pytest.MonkeyPatch(), _Capture()
+    refs: dict[str, Path] = {}
+    init: dict[str, Path] = {}
+    try:
+        for stage in STAGES:
+            code, err = run_train_inprocess(stage_args(home, stage, "m_ref", init), mp, cap)
+            assert code == 0, err[-3000:]
+            (refs[stage],) = stage_runs(home, "m_ref", stage)
+            init[stage] = refs[stage] / "checkpoints" / "best.ckpt"
+    finally:
+        mp.undo()
+    return refs
+
+
+class _Capture:
+    """``capsys`` for a session fixture (which cannot use it): the output is not needed."""
+
+    def readouterr(self) -> Any:
+        class Out:
+            err = ""
+
+        return Out()

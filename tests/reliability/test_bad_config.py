@@ -40,6 +40,8 @@ BAD_VALUES = [
     ("+stage.module.pck_thresholds=[-0.1]", "pck_thresholds=[-0.1]"),
     ("data.augment.flip=2", "data.augment.flip=2: expected a probability"),
     ("stage.module.optimizer.lr=0", "stage.module.optimizer.lr=0"),
+    ("callbacks.finite_loss.divergence_factor=0.5", "divergence_factor=0.5: expected null (off)"),
+    ("callbacks.finite_loss.reference_steps=0", "reference_steps=0: expected a positive"),
 ]
 
 

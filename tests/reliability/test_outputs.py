@@ -1,9 +1,11 @@
-"""Atomic outputs, and a clear start-up error for an unwritable or full output directory."""
+"""Atomic outputs; a clear start-up error for an unwritable or full output directory, and a
+clear error for a disk that fills during training."""
 
 from __future__ import annotations
 
 import ast
 import os
+import resource
 import shutil
 from collections import namedtuple
 from pathlib import Path
@@ -56,6 +58,7 @@ ALLOWED_DIRECT_WRITES = {
     "posehybrid/utils/io.py",  # the atomic writers themselves
     "posehybrid/utils/validate.py",  # the start-up write probe
     "posehybrid/data/synthetic.py",  # written into a temporary folder, renamed when complete
+    "posehybrid/data/cache.py",  # the same folder's params.json and COMPLETE marker
     "posehybrid/data/draw.py",  # cv2.imwrite into a temporary name, then os.replace
     "posehybrid/score.py",  # savefig into a temporary name, then os.replace
 }
@@ -129,3 +132,29 @@ def test_train_cli_fails_at_start_up(
     assert "Traceback" not in err
     # Before Hydra made a run directory, except when only the outputs' place is bad.
     assert (reliability_home / "outputs" / name).exists() == ("output_dir" in override)
+
+
+def test_a_disk_that_fills_during_training_gives_one_line(
+    reliability_home: Path, monkeypatch, capsys
+) -> None:
+    """torch.save reports a full disk as ``RuntimeError: basic_ios::clear`` or
+    ``PytorchStreamWriter failed writing file`` (not an OSError). A file-size limit makes the
+    same write fail for real: the logs fit in 1 MiB, a 5 MB checkpoint does not."""
+    name = "disk_full"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))  # Python ignores SIGXFSZ
+    try:
+        code, err = run_train_inprocess(
+            [*TINY, *paths(reliability_home), f"name={name}"], monkeypatch, capsys
+        )
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    lines = [line for line in err.splitlines() if line.startswith("train:")]
+    assert code == 2 and len(lines) == 1, err[-3000:]
+    (run,) = (reliability_home / "outputs" / name / "part_detector").iterdir()
+    best = run / "checkpoints" / "best.ckpt"  # the first checkpoint written
+    assert lines[0].startswith(f"train: error: could not write checkpoint {best} ("), lines[0]
+    assert "MiB free on its disk" in lines[0] and "Traceback" not in err
+    assert list((run / "checkpoints").iterdir()) == []  # no partial file left behind
+    assert (run / "error.txt").is_file()
+    print(lines[0])

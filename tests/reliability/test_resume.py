@@ -191,7 +191,8 @@ def test_runs_write_only_into_their_run_directories(killed_and_resumed) -> None:
         for run in runs(home, name):
             assert {p.name for p in run.iterdir()} <= {
                 ".hydra", "checkpoints", "train.log", "metrics.json", "data.json", "csv",
-                "wandb", "wandb_id.txt", "resumed_by.txt",
+                "wandb", "wandb_id.txt", "resumed_by.txt", "run.lock",  # run.lock: left by SIGKILL
             }  # fmt: skip
+            assert (run / "run.lock").exists() == (run == killed_and_resumed["killed_run"])
     assert {p.name for p in (home / "data").iterdir()} == {"synthetic"}
     assert not (REPO / "lightning_logs").exists() and not (REPO / "wandb").exists()

@@ -51,9 +51,11 @@ def _state(module: ToyModule) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(
     ("mode", "step"),
-    [("crash", 5), ("SIGTERM", 6), ("SIGUSR1", 9), ("SIGTERM", 4)],
-    ids=["killed-mid-epoch", "sigterm-mid-epoch", "sigusr1-mid-epoch", "sigterm-epoch-start"],
-)
+    [("crash", 5), ("SIGTERM", 6), ("SIGUSR1", 9), ("SIGTERM", 4), ("SIGTERM", 3),
+     ("SIGUSR1", 11)],
+    ids=["killed-mid-epoch", "sigterm-mid-epoch", "sigusr1-mid-epoch", "sigterm-epoch-start",
+         "sigterm-last-batch-of-epoch", "sigusr1-last-step"],
+)  # fmt: skip
 def test_resume_replays_the_uninterrupted_run(reference, tmp_path: Path, mode: str, step: int):
     ref, ref_run = reference
     first = tmp_path / "first"
@@ -66,13 +68,14 @@ def test_resume_replays_the_uninterrupted_run(reference, tmp_path: Path, mode: s
         assert exit_info.value.code == PREEMPTED_EXIT_CODE == 143
     last = first / "checkpoints" / "last.ckpt"
     saved_step = load_checkpoint(last)["global_step"]
-    # A crash keeps the end-of-epoch checkpoint (4 steps); a signal saves where it stopped.
+    # A crash keeps the end-of-epoch checkpoint (4 steps); a signal stops before the next
+    # batch (after the epoch's validation, or at the end of training) and saves there.
     assert saved_step == (4 if mode == "crash" else step + 1)
 
     resumed = _fit(tmp_path / "second", ckpt=str(last))
     # The resumed run continues at the saved step and trains on exactly the same batches and
     # augmentation draws as the uninterrupted run from there on ...
-    assert resumed.seen[0][0] == saved_step
+    assert [s[0] for s in resumed.seen[:1]] == [saved_step][: len(resumed.seen)]
     assert resumed.seen == ref.seen[saved_step:]
     # ... and ends with identical weights, the same best checkpoint (copied into the new run
     # directory) and the same best score.
@@ -84,7 +87,8 @@ def test_resume_replays_the_uninterrupted_run(reference, tmp_path: Path, mode: s
     for key, value in ref_best["state_dict"].items():
         torch.testing.assert_close(new_best["state_dict"][key], value, rtol=0, atol=0)
     states = [v for k, v in new_best["callbacks"].items() if k.startswith("ModelCheckpoint")]
-    assert states and states[0]["dirpath"] == str(tmp_path / "second" / "checkpoints")
+    saved_by = tmp_path / ("second" if resumed.seen else "first")  # else: the copy of the old
+    assert states and states[0]["dirpath"] == str(saved_by / "checkpoints")
 
 
 def test_signal_handlers_are_restored_after_fit(reference) -> None:

@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from posehybrid.callbacks.checkpointing import RunCheckpoint
+from posehybrid.callbacks.checkpointing import ConfiguredLearningRate, LastCheckpoint, RunCheckpoint
 from posehybrid.callbacks.guards import FiniteLossGuard, PreemptionCheckpoint
 from posehybrid.utils.checkpoint import SafeCheckpointIO
 from posehybrid.utils.resume import SharedEpoch, epoch_sampler, sample_rng
@@ -95,9 +95,10 @@ def toy_trainer(run_dir: Path, max_epochs: int = 3, extra: list | None = None) -
     """A trainer wired like ``conf/trainer/default.yaml`` + ``conf/callbacks/default.yaml``."""
     ckpt = RunCheckpoint(
         dirpath=run_dir / "checkpoints", filename="best", monitor="val/score", mode="max",
-        save_top_k=1, save_last=True, auto_insert_metric_name=False,
+        save_top_k=1, save_last=False, auto_insert_metric_name=False,
         enable_version_counter=False,
     )  # fmt: skip
+    last = LastCheckpoint(dirpath=run_dir / "checkpoints")
     return pl.Trainer(
         default_root_dir=run_dir,
         max_epochs=max_epochs,
@@ -108,6 +109,13 @@ def toy_trainer(run_dir: Path, max_epochs: int = 3, extra: list | None = None) -
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        callbacks=[ckpt, FiniteLossGuard(), PreemptionCheckpoint(), *(extra or [])],
+        callbacks=[
+            ckpt,
+            last,
+            ConfiguredLearningRate(),
+            FiniteLossGuard(),
+            PreemptionCheckpoint(),
+            *(extra or []),
+        ],
         plugins=[SafeCheckpointIO()],
     )

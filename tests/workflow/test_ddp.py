@@ -1,6 +1,12 @@
 """Scale-out: Lightning DDP with 2 CPU processes (gloo) under Hydra, the submitit local launcher,
 and the SLURM launcher config.
 
+Training: 2 processes with batch 2 each train on exactly the samples, in the same global
+batches, of 1 process with batch 4 (``EpochSampler`` splits one global order between the
+ranks, augmentation is keyed on the sample), so the weights end equal to float tolerance, for
+the detector and the spatial stage; a DDP run stopped by SIGTERM mid-epoch and resumed under DDP
+ends there too, with every rank restored (each rank's final weights are compared).
+
 The PCK metric's states are sums, so DDP must reproduce the single-process numbers exactly: the
 DDP run's test metrics (of its best checkpoint) are compared with the same checkpoint evaluated
 by single-process jobs, launched as a 2-job multirun through ``hydra/launcher=submitit_local``
@@ -11,13 +17,17 @@ in full batches of 4, so the DistributedSampler adds no padding duplicates.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from tests.workflow.conftest import REPO, TINY, TinyPipeline, train
+from posehybrid.utils.checkpoint import load_checkpoint
+from tests.reliability.conftest import interrupt, run_train_inprocess
+from tests.workflow.conftest import REPO, TINY, TinyPipeline, train, workflow_env
 
 COMPARED = ("pck@0.1", "pck@0.2", "parts@0.2", "joints@0.2", "curve")
 
@@ -105,3 +115,113 @@ def test_slurm_launcher_config_composes() -> None:
     assert launcher.tasks_per_node == 4 and launcher.gpus_per_node == 4 and launcher.nodes == 1
     assert cfg.hydra.sweep.dir.startswith("/x/outputs/default/multirun/")  # our layout is kept
     assert launcher.submitit_folder.endswith(".submitit/%j")
+
+
+# ----------------------------------------------------------------------------- DDP training
+# 32 images: 16 train - 4 val = 12, so 3 global batches of 4 an epoch, 2 epochs = 6 steps
+# (validation after steps 3 and 6). Every joint weighted and no augmentation: each rank
+# normalises its loss by its own weighted joints, so only with equal counts per rank is the
+# average of the ranks' gradients the one-process gradient. No batch norm: its statistics
+# are per rank (SyncBatchNorm needs GPUs).
+DDP_TRAIN = [
+    "data.n_images=32", "data.val_size=4", "data.num_workers=0", "trainer.max_epochs=2",
+    "data.augment.enabled=false", "data.target_weight=annotated",
+    "model.part_detector.norm=null", "model.spatial.kernel_size=15",
+    "model.spatial_graph.mode=tree", "trainer.deterministic=true", "threads=1", "seed=7",
+    "logger=csv", "~callbacks.visualise", "~callbacks.rich_progress_bar",
+    "+trainer.enable_progress_bar=false",
+]  # fmt: skip
+DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "data.batch_size=2"]
+DUMP = "+callbacks.dump._target_=tests.reliability.interrupt.DumpWeights"
+
+
+def _run_dir(log_dir: Path, name: str, stage: str, index: int = -1) -> Path:
+    return sorted((log_dir / name / stage).iterdir())[index]
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["state_dict"]
+
+
+def _assert_close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], exact: bool) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if exact:
+            torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
+        else:  # float32 sums in another order (the all-reduce)
+            torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6, msg=key)
+
+
+@pytest.fixture(scope="module")
+def ddp_training(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One process (in this process) and DDP (2 gloo processes) train the detector, then the
+    spatial stage from the one-process detector; a DDP detector run is stopped mid-epoch by
+    SIGTERM and resumed under DDP."""
+    home = tmp_path_factory.mktemp("ddp_train")
+    log_dir, env = home / "outputs", workflow_env(home)
+    env.pop("HYDRA_FULL_ERROR")
+    common = [*DDP_TRAIN, f"paths.log_dir={log_dir}", f"paths.data_dir={home / 'data'}"]
+    mp = pytest.MonkeyPatch()
+
+    class Capture:  # run_train_inprocess wants capsys; a module fixture cannot have it
+        def readouterr(self):
+            return type("Out", (), {"err": ""})()
+
+    out: dict[str, Path] = {}
+    try:
+        for stage in ("part_detector", "spatial"):
+            init = []
+            if stage == "spatial":
+                init = [f"stage.init.part_detector={out['single_part_detector'] / 'checkpoints' / 'best.ckpt'}"]  # fmt: skip
+            args = [f"stage={stage}", *common, *init, "data.batch_size=4", "name=single"]
+            code, err = run_train_inprocess(args, mp, Capture())
+            assert code == 0, err
+            out[f"single_{stage}"] = _run_dir(log_dir, "single", stage)
+            dump = [DUMP, f"+callbacks.dump.dirpath={home / f'dump_{stage}'}"]
+            train([f"stage={stage}", *common, *init, *DDP, *dump, "name=ddp"], env)
+            out[f"ddp_{stage}"] = _run_dir(log_dir, "ddp", stage)
+            out[f"dump_{stage}"] = home / f"dump_{stage}"
+        stopped = [*common, *DDP, "name=ddp_resume", "stage=part_detector"]
+        proc = train([*stopped, *interrupt("train", "SIGTERM", 1)], env, check=False)
+        assert proc.returncode == 143, proc.stderr[-3000:]
+        out["stopped"] = _run_dir(log_dir, "ddp_resume", "part_detector")
+        dump = [DUMP, f"+callbacks.dump.dirpath={home / 'dump_resumed'}"]
+        train([*stopped, *dump, "resume=auto"], env)
+        out["resumed"] = _run_dir(log_dir, "ddp_resume", "part_detector")
+        out["dump_resumed"] = home / "dump_resumed"
+    finally:
+        mp.undo()
+        for key in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS"):
+            os.environ.pop(key, None)
+    return out
+
+
+@pytest.mark.parametrize("stage", ["part_detector", "spatial"])
+def test_ddp_training_equals_one_process_on_the_same_global_batch(ddp_training, stage) -> None:
+    single = ddp_training[f"single_{stage}"] / "checkpoints" / "last.ckpt"
+    ddp = ddp_training[f"ddp_{stage}"] / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(single)["global_step"] == load_checkpoint(ddp)["global_step"] == 6
+    after = _weights(ddp)
+    _assert_close(_weights(single), after, exact=False)
+    if stage == "spatial":  # the frozen detector is exactly the one given
+        given = _weights(ddp_training["single_part_detector"] / "checkpoints" / "best.ckpt")
+        _assert_close(given, {k: after[k] for k in given}, exact=True)
+    dumps = ddp_training[f"dump_{stage}"]
+    rank0, rank1 = (_weights(dumps / f"weights_rank{r}.pt") for r in (0, 1))
+    _assert_close(rank0, rank1, exact=True)  # the ranks never drift apart
+    _assert_close(rank0, after, exact=True)
+
+
+def test_ddp_resume_restores_every_rank(ddp_training) -> None:
+    stopped = load_checkpoint(ddp_training["stopped"] / "checkpoints" / "last.ckpt")
+    assert stopped["global_step"] == 2  # mid-epoch: batch 2 of 3 of epoch 0
+    assert not (ddp_training["stopped"] / "metrics.json").exists()
+    resumed = ddp_training["resumed"]
+    assert json.loads((resumed / "metrics.json").read_text())["resumed_from"] == str(
+        ddp_training["stopped"] / "checkpoints" / "last.ckpt"
+    )
+    dumps = ddp_training["dump_resumed"]
+    rank0, rank1 = (_weights(dumps / f"weights_rank{r}.pt") for r in (0, 1))
+    _assert_close(rank0, rank1, exact=True)  # rank 1 restored weights and optimiser state too
+    reference = _weights(ddp_training["ddp_part_detector"] / "checkpoints" / "last.ckpt")
+    _assert_close(reference, rank0, exact=True)  # same as the uninterrupted DDP run

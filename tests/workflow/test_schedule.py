@@ -36,13 +36,15 @@ def test_stage_trains_the_configured_steps_whatever_the_dataset_size(
 
 def test_planned_steps_counts_epoch_caps_and_batch_limits() -> None:
     def cfg(**trainer):
-        base = {"max_steps": 100, "max_epochs": -1, "limit_train_batches": None}
+        base = {"max_steps": 100, "max_epochs": -1, "limit_train_batches": None,
+                "devices": 1, "num_nodes": 1}  # fmt: skip
         return OmegaConf.create({"data": {"batch_size": 8}, "trainer": {**base, **trainer}})
 
     assert planned_steps(cfg(), 20) == 100  # steps, not epochs
     assert planned_steps(cfg(max_epochs=3), 20) == 6  # 3 epochs of 2 batches cap it
     assert planned_steps(cfg(max_epochs=3, limit_train_batches=1), 200) == 3
     assert planned_steps(cfg(max_steps=-1, max_epochs=2), 5) == 2  # one partial batch an epoch
+    assert planned_steps(cfg(max_epochs=3, devices=2), 40) == 6  # DDP: 20 images per rank
 
 
 def test_control_budget_is_the_spatial_and_joint_time_in_detector_steps() -> None:

@@ -96,7 +96,7 @@ def test_priors_png_written_and_logged(spatial_setup, tmp_path: Path) -> None:
     wandb_lg = MagicMock(spec=WandbLogger)
     cb = PriorsCallback()
     trainer = fake_trainer(dm, tmp_path, [wandb_lg])
-    cb.on_fit_start(trainer, module)
+    cb.setup(trainer, module, "fit")
     cb.on_fit_end(trainer, module)
     assert (tmp_path / "priors_init.png").is_file() and (tmp_path / "priors.png").is_file()
     assert wandb_lg.log_image.call_args.kwargs["key"] == "spatial/priors"
