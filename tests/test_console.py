@@ -34,6 +34,11 @@ def root_buffer() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # What ``import lightning`` installs in a fresh process; an earlier in-process run of an
+    # entry point in this test session may have removed it already.
+    lightning_logger = logging.getLogger("lightning")
+    if not any(type(h) is logging.StreamHandler for h in lightning_logger.handlers):
+        lightning_logger.addHandler(logging.StreamHandler())
     yield buf
     for n, (handlers, filters, propagate, level) in saved.items():
         lg = logging.getLogger(n)
