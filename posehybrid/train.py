@@ -46,7 +46,7 @@ def train(cfg: DictConfig) -> float | None:
 
     metrics = run_stage(cfg)
     finish_pipeline(cfg, metrics)
-    return objective(metrics, cfg.get("optimized_metric"))
+    return objective(metrics, cfg.optimized_metric)
 
 
 def _message(err: BaseException) -> str:

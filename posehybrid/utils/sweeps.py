@@ -59,14 +59,13 @@ def _best_score_from_checkpoint(path: str | None) -> float | None:
     return None
 
 
-def objective(metrics: Mapping[str, Any], key: str | None) -> float | None:
+def objective(metrics: Mapping[str, Any], key: str) -> float | None:
     """The value a sweeper optimises, looked up in ``metrics.json``'s layout.
 
     ``test/pck@0.2`` -> ``metrics["pck@0.2"]``; a ``best/...`` key is read as is, and falls
     back to the best validation score stored in ``best_checkpoint``. None when missing or
     not finite (Optuna then records the trial as failed instead of ranking a NaN).
     """
-    key = str(key or "test/pck@0.2")
     value = metrics.get(key, metrics.get(key.removeprefix("test/")))
     if value is None and key.startswith("best/"):
         value = _best_score_from_checkpoint(metrics.get("best_checkpoint"))

@@ -123,3 +123,14 @@ def test_multirun_failure_is_recorded(
     fake_wandb.finish.reset_mock()
     assert sweeps.run_guarded(cfg, lambda c: 0.75) == 0.75
     fake_wandb.finish.assert_called_once_with(exit_code=0)
+
+
+@pytest.mark.parametrize("overrides", [[], ["hparams_search=spatial_optuna"]])
+def test_sweepers_optimise_a_validation_score_by_default(overrides: list[str]):
+    """A sweeper must never select on the test split unless a user asks for it."""
+    from hydra import compose, initialize_config_dir
+
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    assert cfg.optimized_metric.startswith("best/val_")
