@@ -13,7 +13,7 @@ written, so an interrupted run never leaves a half dataset that looks finished; 
 folders of killed generations are removed by the next one, and folders get the umask's
 permissions (a shared data directory stays shared).
 
-What makes the data hard, and the knobs, live in ``synthetic_render`` (``Difficulty``).
+What makes the data hard, and the knobs, live in ``posehybrid.data.render`` (``Difficulty``).
 """
 
 from __future__ import annotations
@@ -27,13 +27,9 @@ import numpy as np
 import scipy.io
 
 from posehybrid.data.cache import ensure_dir as _ensure
+from posehybrid.data.render.difficulty import Difficulty
+from posehybrid.data.render.scene import FLIC_SIZE, render_flic_frame, render_lsp_image
 from posehybrid.data.skeleton import FLIC, FLIC_COLUMNS, LSP
-from posehybrid.data.synthetic_render import (
-    FLIC_SIZE,
-    Difficulty,
-    render_flic_frame,
-    render_lsp_image,
-)
 
 __all__ = ["GENERATOR_VERSION", "Difficulty", "ensure_synthetic", "ensure_synthetic_flic"]
 

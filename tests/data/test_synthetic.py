@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 import scipy.io
 
+from posehybrid.data.render.difficulty import Difficulty
+from posehybrid.data.render.figure import sample_figure
+from posehybrid.data.render.scene import render_lsp_image
 from posehybrid.data.skeleton import FLIC_COLUMNS, LSP
 from posehybrid.data.synthetic import FLIC_FIELDS, ensure_synthetic, ensure_synthetic_flic
-from posehybrid.data.synthetic_render import Difficulty, render_lsp_image, sample_figure
 
 N = 16
 
