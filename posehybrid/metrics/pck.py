@@ -166,14 +166,15 @@ class PCK(Metric):
         self.skipped += (~ok).sum()
 
     def compute(self) -> dict:
-        """``curve`` (T,) pooled; per α: ``pck@α`` pooled (), ``joints@α`` / ``parts@α`` dicts.
+        """``correct`` (T, J) and ``total`` (J,) counts, ``curve`` (T,) pooled; per α: ``pck@α``
+        pooled (), ``joints@α`` / ``parts@α`` dicts.
 
         Values are float64 tensors; NaN where nothing was counted.
         """
         correct, total = self.correct.double(), self.total.double()
         pooled = correct.sum(dim=1) / total.sum()  # (T,)
         per_joint = correct / total  # (T, J), NaN for never-counted joints
-        out: dict = {"curve": pooled}
+        out: dict = {"correct": correct, "total": total, "curve": pooled}
         for i, alpha in enumerate(self.alphas):
             key = alpha_key(alpha)
             out[f"pck@{key}"] = pooled[i]
@@ -193,12 +194,12 @@ class PCK(Metric):
     def _counts(self) -> tuple[Tensor, Tensor]:
         """(correct (T, J), total (J,)) as float64, summed over all processes under DDP.
 
-        ``compute()`` syncs by itself; these plain-Python views must too, or each rank would
-        report its own shard (a bug that only shows with ``trainer=ddp``).
+        Read through ``compute()``, which torchmetrics syncs across processes (and caches until
+        the next ``update``): reading the states directly would give each rank its own shard
+        (a bug that only shows with ``trainer=ddp``).
         """
-        local = not self._is_synced  # not already inside a sync (e.g. ``compute``)
-        with self.sync_context(should_sync=local, should_unsync=local):
-            return self.correct.double(), self.total.double()
+        out = self.compute()
+        return out["correct"], out["total"]
 
     def summary(self, alphas: Sequence[float] = (0.1, 0.2), detail: float | None = None) -> dict:
         """Plain-Python view in the ``metrics.json`` layout, fractions in 0..1.

@@ -5,7 +5,7 @@ from posehybrid.models.graph import build_edges, neighbour_pairs
 from posehybrid.models.lcn import LocalContrastNorm
 from posehybrid.models.part_detector import PartDetector
 from posehybrid.models.priors import displacement_histograms, init_kernels
-from posehybrid.models.spatial_model import SpatialModel, next_fast_len, softplus_inverse
+from posehybrid.models.spatial_model import SpatialModel, softplus_inverse
 
 __all__ = [
     "LocalContrastNorm",
@@ -17,6 +17,5 @@ __all__ = [
     "displacement_histograms",
     "init_kernels",
     "neighbour_pairs",
-    "next_fast_len",
     "softplus_inverse",
 ]

@@ -17,7 +17,7 @@ FFT details (why the sizes are what they are):
   to at most 2H−1 × 2W−1 around its centre first; the cropped-off part never contributes.
 - The 'same' window is rows c..c+H−1 of the linear convolution with the flipped kernel, and the
   circular wrap-around of an N-point FFT lands outside it as long as N ≥ H + c (not H + K − 1).
-  ``next_fast_len`` rounds that up to a 2·3·5-smooth size. The kernel is rolled so that its
+  ``scipy.fft.next_fast_len`` rounds that up to a 2·3·5-smooth size. The kernel is rolled so that its
   centre sits at the origin, which moves the window to rows 0..H−1 (crops start at 0, so the
   backward pass can zero-pad inside the FFTs with ``n=``).
 - Input maps are transformed once (B,J), kernels once per forward (E), spectra are gathered per
@@ -34,23 +34,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from scipy.fft import next_fast_len
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
-
-
-def next_fast_len(n: int) -> int:
-    """Smallest m ≥ n whose prime factors are only 2, 3 and 5 (fast pocketfft/MKL sizes)."""
-    if n <= 1:
-        return 1
-    m = n
-    while True:
-        k = m
-        for p in (2, 3, 5):
-            while k % p == 0:
-                k //= p
-        if k == 1:
-            return m
-        m += 1
 
 
 def softplus_inverse(y: Tensor, beta: float = 1.0, min_value: float = 1e-10) -> Tensor:
@@ -66,7 +52,8 @@ def softplus_inverse(y: Tensor, beta: float = 1.0, min_value: float = 1e-10) -> 
 def fft_sizes(size: int, kernel_size: int) -> tuple[int, int, int]:
     """For one axis: (effective kernel size, its centre c, FFT length N ≥ size + c)."""
     c = min(kernel_size // 2, size - 1)
-    return 2 * c + 1, c, next_fast_len(size + c)
+    # real=True: the 2·3·5-smooth sizes, those that real FFTs (pocketfft/MKL) handle fastest
+    return 2 * c + 1, c, next_fast_len(size + c, real=True)
 
 
 def _gather(xf: Tensor, sources: Tensor) -> Tensor:
@@ -376,4 +363,4 @@ class SpatialModel(nn.Module):
         )
 
 
-__all__ = ["SpatialModel", "fft_sizes", "next_fast_len", "softplus_inverse"]
+__all__ = ["SpatialModel", "fft_sizes", "softplus_inverse"]

@@ -13,7 +13,6 @@ from posehybrid.models.graph import build_edges, neighbour_pairs
 from posehybrid.models.spatial_model import (
     SpatialModel,
     fft_sizes,
-    next_fast_len,
     softplus_inverse,
 )
 
@@ -31,15 +30,16 @@ def random_model(j, edges, size, k, bias="scalar", seed=0, **kw) -> SpatialModel
     return m
 
 
-def test_next_fast_len() -> None:
-    assert [next_fast_len(n) for n in (1, 7, 11, 97, 119, 153)] == [1, 8, 12, 100, 120, 160]
-    for n in range(1, 300):
-        m = next_fast_len(n)
-        assert m >= n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        assert m == 1
+def test_fft_sizes_are_long_enough_and_5_smooth() -> None:
+    for size in range(1, 200):
+        for k in (1, 5, 31, 127):
+            ke, c, n = fft_sizes(size, k)
+            assert c == min(k // 2, size - 1) and ke == 2 * c + 1
+            assert n >= size + c
+            for p in (2, 3, 5):
+                while n % p == 0:
+                    n //= p
+            assert n == 1
 
 
 @pytest.mark.parametrize(
@@ -65,14 +65,51 @@ def test_fft_matches_direct(w: int, h: int, k: int, bias: str) -> None:
     assert torch.allclose(s_fft, s_direct, rtol=1e-4, atol=1e-4)
 
 
-def test_fft_gradients_match_direct() -> None:
-    m = random_model(3, full_edges(3), (11, 8), 15, bias="pixel").double()
-    e = torch.randn(2, 3, 8, 11, dtype=torch.float64, requires_grad=True)
+# (w, h, k) -> FFT lengths (rows, cols): the hand-written backward zero-pads inside ``irfft``
+# with ``n=``, where even and odd lengths take different code paths (the Nyquist bin).
+FFT_PARITY = {
+    "odd": ((8, 8, 15), (15, 15)),
+    "even": ((10, 9, 15), (16, 18)),
+    "mixed": ((11, 8, 15), (15, 18)),
+}
+
+
+def _grad_case(parity: str, graph: str, bias: str) -> tuple[SpatialModel, torch.Tensor]:
+    (w, h, k), shape = FFT_PARITY[parity]
+    j = 3
+    edges = build_edges(j, [(0, 1), (1, 2)], mode=graph)
+    m = random_model(j, edges, (w, h), k, bias=bias).double()
+    assert m.fft_shape == shape
+    e = torch.randn(2, j, h, w, dtype=torch.float64, requires_grad=True)
+    return m, e
+
+
+@pytest.mark.parametrize("bias", ["scalar", "pixel"])
+@pytest.mark.parametrize("graph", ["tree", "full"])
+@pytest.mark.parametrize("parity", list(FFT_PARITY))
+def test_fft_gradients_match_direct(parity: str, graph: str, bias: str) -> None:
+    m, e = _grad_case(parity, graph, bias)
     params = [e, m.weight, m.bias]
     g_fft = torch.autograd.grad(m(e).sin().sum(), params)
     g_dir = torch.autograd.grad(m(e, method="direct").sin().sum(), params)
     for a, b in zip(g_fft, g_dir, strict=True):
         assert torch.allclose(a, b, atol=1e-10)
+
+
+@pytest.mark.parametrize("parity", list(FFT_PARITY))
+def test_fft_backward_passes_gradcheck(parity: str) -> None:
+    """Finite differences in float64 against the hand-written backward of the FFT messages."""
+    m, e = _grad_case(parity, "full", "pixel")
+    # ReLU's kink is not differentiable: keep the inputs away from 0.
+    e = (e.detach().abs() + 0.1).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda x, w, b: _forward_with(m, x, w, b), (e, m.weight, m.bias)
+    )
+
+
+def _forward_with(m: SpatialModel, e: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
+    """``m(e)`` as a function of explicit weight and bias tensors (for ``gradcheck``)."""
+    return torch.func.functional_call(m, {"weight": weight, "bias": bias}, (e,))
 
 
 def _fft_same_conv(x: torch.Tensor, k: torch.Tensor, nh: int, nw: int) -> torch.Tensor:
