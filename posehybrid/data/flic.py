@@ -157,6 +157,14 @@ def _record(ex: np.void, k: int, root: Path, path: Path, labels: str) -> PoseRec
     filepath = _text(ex["filepath"], f"{at}.filepath").strip()
     if not filepath:
         raise DataError(f"{at}.filepath is empty; expected an image name under images/")
+    # An annotation file is data, not a licence to read elsewhere: "../../x.jpg" or an absolute
+    # path must not leave images/. Checked lexically, so a symlinked images/ folder still works.
+    image_path = Path(os.path.normpath(root / "images" / filepath))
+    if not image_path.is_relative_to(root / "images"):
+        raise DataError(
+            f"{at}.filepath is {filepath!r}, which leaves the dataset folder {root}; expected "
+            f"an image name under images/"
+        )
 
     meta: dict[str, Any] = {"dataset": "flic", "index": k, "filepath": filepath}
     meta["moviename"] = _text(ex["moviename"], f"{at}.moviename") if "moviename" in names else None
@@ -176,7 +184,7 @@ def _record(ex: np.void, k: int, root: Path, path: Path, labels: str) -> PoseRec
     meta["labels"] = labels
     meta["oc_flipped"] = flipped
     return PoseRecord(
-        image_path=root / "images" / filepath,
+        image_path=image_path,
         keypoints=np.ascontiguousarray(kps, dtype=np.float32),
         visible=annotated.copy(),  # FLIC has no visibility flag
         annotated=annotated,

@@ -172,6 +172,13 @@ def test_missing_required_field(tmp_path: Path, field: str) -> None:
         ("torsobox", np.array([[1, 2, np.nan, 4]], np.float32), "examples(2).torsobox is"),
         ("imgdims", np.array([[0.0, 720.0, 3.0]]), "examples(2).imgdims"),
         ("filepath", "", "examples(2).filepath is empty"),
+        (
+            "filepath",
+            "../../../../elsewhere/x.jpg",
+            "examples(2).filepath is '../../../../elsewhere",
+        ),
+        ("filepath", "/etc/x.jpg", "leaves the dataset folder"),
+        ("filepath", "sub/../../x.jpg", "leaves the dataset folder"),
         ("coords", np.array([["text"]], dtype=object), "examples(2).coords: expected numbers"),
         ("istrain", np.zeros((0, 0)), "examples(2).istrain: expected a 0/1 flag"),
     ],
