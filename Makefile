@@ -8,6 +8,8 @@ PY     := $(VENV)/bin/python
 # resolves to the local CPU wheel here and never pulls CUDA wheels.
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+# Every dependency at an exact version (`make lock` rewrites it); torch stays TORCH_SPEC's.
+LOCK   ?= requirements.lock
 
 stage  ?= joint
 ARGS   ?=
@@ -16,7 +18,7 @@ export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 export HYDRA_FULL_ERROR ?= 0
 
-.PHONY: install train test lint audit format bench eval predict score export sweep compare ablation data clean help
+.PHONY: install lock train test lint audit format bench eval predict score export sweep compare ablation data clean help
 
 help:
 	@echo "make train stage=joint|spatial|part_detector [ARGS='data=... model=...']"
@@ -25,14 +27,27 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
 	@# Pin torch to what was just installed so no dependency can replace it with a CUDA build.
 	$(PY) -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/constraints.txt
-	$(PY) -m pip install --quiet -c $(VENV)/constraints.txt -e '.[dev,onnx]'
+	@# The locked versions first, then the project itself without re-resolving anything.
+	$(PY) -m pip install --quiet -c $(VENV)/constraints.txt -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e '.[dev,onnx]'
 	@touch $(STAMP)
+
+# Re-resolve pyproject.toml's ranges from nothing in a scratch venv and write the lock (torch
+# written as the plain version, so a CUDA TORCH_SPEC still satisfies it).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet $(TORCH_SPEC)
+	.lock-venv/bin/python -c "import torch; print('torch==' + torch.__version__)" > .lock-venv/constraints.txt
+	.lock-venv/bin/python -m pip install --quiet -c .lock-venv/constraints.txt -e '.[dev,onnx]'
+	.lock-venv/bin/python -m pip freeze --exclude-editable | sed -E 's/^(torch==[^+]*)\+.*/\1/' > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK) && rm -rf .lock-venv
 
 train: $(STAMP)
 	$(PY) -m posehybrid.train stage=$(stage) $(ARGS)
