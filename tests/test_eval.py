@@ -267,3 +267,46 @@ def test_tta_on_the_spatial_stage_averages_both_maps() -> None:
         assert maps[key].shape == plain[key].shape and torch.isfinite(maps[key]).all()
     with pytest.raises(ValueError, match="scales"):
         TTA.from_cfg(False, [])
+
+
+def _mirror_order(joints: tuple[str, ...]) -> list[int]:
+    """Channel order of a mirrored image, from the names alone: l_x <-> r_x."""
+    swap = {"l_": "r_", "r_": "l_"}
+    return [joints.index(swap.get(n[:2], n[:2]) + n[2:]) for n in joints]
+
+
+def test_flip_and_multiscale_average_is_the_hand_built_mean() -> None:
+    """TTA(flip, scales=(1, 0.75)) == the mean of the four runs built here by hand: plain,
+    mirrored (un-mirrored by flipping the maps back and swapping left/right channels), and
+    both again at 48 px input with the detector maps resized back to 16 px. The spatial
+    stage's log-maps are the mean of the spatial model run on each run's detector maps."""
+    from tests.test_export import tiny_model_cfg
+
+    torch.manual_seed(0)
+    module = SpatialModule(joint_set="lsp", model_cfg=tiny_model_cfg()).eval()
+    torch.nn.init.normal_(module.detector.out.weight, std=0.3)  # maps that are not ~0
+    image = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    order = _mirror_order(LSP.joints)
+    assert order != list(range(14))
+
+    def run(img: torch.Tensor, side: int, mirrored: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        x = img.flip(-1) if mirrored else img
+        if side != 64:
+            x = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True)
+        e = module.detector(x)
+        if e.shape[-1] != 16:
+            e = F.interpolate(e, size=(16, 16), mode="bilinear")
+        s = module.spatial(e)
+        if mirrored:
+            e, s = e.flip(-1)[:, order], s.flip(-1)[:, order]
+        return e, s
+
+    with torch.inference_mode():
+        runs = [run(image, side, m) for side in (64, 48) for m in (False, True)]
+        want_e = sum(e for e, _ in runs) / 4
+        want_s = sum(s for _, s in runs) / 4
+        got = tta_heatmaps(module, image, TTA(flip=True, scales=(1.0, 0.75)))
+    torch.testing.assert_close(got["detector"], want_e, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got["spatial"], want_s, atol=1e-4, rtol=1e-5)
+    # and the mean is not just one of its runs
+    assert (got["detector"] - runs[0][0]).abs().max() > 1e-3

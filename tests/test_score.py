@@ -21,8 +21,9 @@ import pytest
 import scipy.io
 from omegaconf import OmegaConf
 
-from posehybrid.data.skeleton import FLIC, FLIC_COLUMNS, LSP
+from posehybrid.data.skeleton import FLIC, LSP
 from posehybrid.score import run
+from tests.data.formats import FLIC_ARCHIVE_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -175,7 +176,7 @@ def flic(tmp_path: Path) -> tuple[Path, np.ndarray]:
     examples = np.zeros((1, len(rows)), dtype=[(f, "O") for f in fields])
     for k, (name, kps, train) in enumerate(rows):
         coords = np.full((2, 29), np.nan)
-        coords[:, list(FLIC_COLUMNS)] = kps.T
+        coords[:, FLIC_ARCHIVE_COLUMNS] = kps.T
         box = np.array([[350, 180, 450, 260]], np.float32)
         dims = np.array([[480.0, 720.0, 3.0]])
         examples[0, k] = (

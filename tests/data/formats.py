@@ -24,7 +24,27 @@ import cv2
 import numpy as np
 import scipy.io
 
-from posehybrid.data.skeleton import FLIC, FLIC_COLUMNS
+from posehybrid.data.skeleton import FLIC
+
+# The 29 columns of FLIC's ``coords`` (2 x 29), in the order the FLIC archive documents them
+# (``lookupPart`` in its MATLAB demo code). Written out here, independently of
+# ``posehybrid.data.skeleton``, so that the readers are checked against the archive, not
+# against themselves.
+FLIC_ARCHIVE_PARTS: tuple[str, ...] = (
+    "lsho", "lelb", "lwri", "rsho", "relb", "rwri", "lhip", "lkne", "lank", "rhip", "rkne",
+    "rank", "leye", "reye", "lear", "rear", "nose", "msho", "mhip", "mear", "mtorso",
+    "mluarm", "mruarm", "mllarm", "mrlarm", "mluleg", "mruleg", "mllleg", "mrlleg",
+)  # fmt: skip
+# FLIC's 11 labelled joints under our names -> the archive's part names.
+FLIC_ARCHIVE_NAME: dict[str, str] = {
+    "l_shoulder": "lsho", "l_elbow": "lelb", "l_wrist": "lwri",
+    "r_shoulder": "rsho", "r_elbow": "relb", "r_wrist": "rwri",
+    "l_hip": "lhip", "r_hip": "rhip", "l_eye": "leye", "r_eye": "reye", "nose": "nose",
+}  # fmt: skip
+# Our FLIC joint order -> coords column, derived from the archive's list.
+FLIC_ARCHIVE_COLUMNS: list[int] = [
+    FLIC_ARCHIVE_PARTS.index(FLIC_ARCHIVE_NAME[j]) for j in FLIC.joints
+]
 
 # A frontal person in person-centric FLIC order (left side at larger x), centred on (0, 0).
 FRONTAL_FLIC = np.array(
@@ -133,7 +153,7 @@ def flic_example(
         keypoints = FRONTAL_FLIC + np.asarray(center)
     keypoints = np.asarray(keypoints, dtype=np.float64)
     coords = np.full((2, 29), np.nan)
-    coords[:, list(FLIC_COLUMNS)] = keypoints.T
+    coords[:, FLIC_ARCHIVE_COLUMNS] = keypoints.T
     if torsobox is None:
         torso = keypoints[FLIC.indices(("l_shoulder", "r_shoulder", "l_hip", "r_hip"))]
         torsobox = (*np.nanmin(torso, axis=0), *np.nanmax(torso, axis=0))

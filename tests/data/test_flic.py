@@ -12,7 +12,14 @@ import scipy.io
 from posehybrid.data.flic import faces_away, read_flic, to_observer_centric
 from posehybrid.data.records import DataError
 from posehybrid.data.skeleton import FLIC, LSP
-from tests.data.formats import FRONTAL_FLIC, flic_example, write_flic, write_image
+from tests.data.formats import (
+    FLIC_ARCHIVE_COLUMNS,
+    FLIC_ARCHIVE_PARTS,
+    FRONTAL_FLIC,
+    flic_example,
+    write_flic,
+    write_image,
+)
 
 ALL_FIELDS = [
     "poselet_hit_idx",
@@ -52,6 +59,26 @@ def test_fixture_is_a_real_struct_array(flic_root: Path) -> None:
     ex = scipy.io.loadmat(flic_root / "examples.mat")["examples"]
     assert list(ex.dtype.names) == ALL_FIELDS
     assert ex[0, 0]["coords"].shape == (2, 29) and ex[0, 0]["torsobox"].dtype == np.float32
+
+
+def test_column_map_is_the_archives() -> None:
+    """Our FLIC joints come from the columns the archive documents for them, in our order."""
+    assert len(FLIC_ARCHIVE_PARTS) == 29
+    assert FLIC_ARCHIVE_COLUMNS == [0, 1, 2, 3, 4, 5, 6, 9, 12, 13, 16]
+
+
+def test_reader_takes_each_joint_from_its_documented_column(tmp_path: Path) -> None:
+    """Every one of the 29 columns holds a distinct point; each joint must come back from its
+    own column (a knee, ear or mid-point column read by mistake would show)."""
+    example = flic_example(filepath="film-00000001.jpg")
+    example["coords"] = np.stack([np.arange(29.0) * 10 + 5, np.arange(29.0) * 7 + 3])
+    root = write_flic(tmp_path / "FLIC", [example])
+    (rec,) = read_flic(root, split="all")
+    by_name = {part: k for k, part in enumerate(FLIC_ARCHIVE_PARTS)}
+    want = {"l_shoulder": "lsho", "r_hip": "rhip", "l_eye": "leye", "nose": "nose"}
+    for joint, part in want.items():
+        col = by_name[part]
+        np.testing.assert_allclose(rec.keypoints[FLIC.index(joint)], [col * 10 + 5, col * 7 + 3])
 
 
 def test_records(flic_root: Path) -> None:

@@ -17,8 +17,9 @@ import scipy.io
 from posehybrid.data.render.difficulty import Difficulty
 from posehybrid.data.render.figure import sample_figure
 from posehybrid.data.render.scene import render_lsp_image
-from posehybrid.data.skeleton import FLIC_COLUMNS, LSP
+from posehybrid.data.skeleton import LSP
 from posehybrid.data.synthetic import FLIC_FIELDS, ensure_synthetic, ensure_synthetic_flic
+from tests.data.formats import FLIC_ARCHIVE_COLUMNS
 
 N = 16
 
@@ -167,7 +168,7 @@ def test_flic_format(flic_dir: Path) -> None:
     assert ex.shape[0] == 1 and ex.shape[1] >= 8
     assert set(FLIC_FIELDS) <= set(ex.dtype.names)
     labelled = np.zeros(29, bool)
-    labelled[list(FLIC_COLUMNS)] = True
+    labelled[FLIC_ARCHIVE_COLUMNS] = True
     frames: dict[str, int] = {}
     train = test = 0
     for e in ex[0]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -15,7 +14,6 @@ from nbclient import NotebookClient
 from tests.workflow.conftest import REPO, TinyPipeline
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-BUDGET_S = 60  # each notebook should take ~10-30 s; fail loudly well before make test's limit
 
 
 def test_there_are_three_notebooks() -> None:
@@ -36,15 +34,17 @@ def test_notebook_runs(
     for key in ("WANDB_MODE", "WANDB_BASE_URL", "WANDB_SILENT"):
         monkeypatch.setenv(key, tiny_pipeline.env[key])
     nb = nbformat.read(path, as_version=4)
+    # timeout: a per-cell hang guard (nbclient raises on it), not a speed assertion
     client = NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
-    started = time.perf_counter()
     client.execute()
-    elapsed = time.perf_counter() - started
-    assert elapsed < BUDGET_S, f"{path.name} took {elapsed:.0f} s"
-    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code), "a code cell did not run"
+    errors = [o for c in code for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    # every notebook shows something: a figure, a table or printed figures
+    assert any(c.get("outputs") for c in code), f"{path.name} produced no output"
 
 
 def test_checker_rejects_outputs(tmp_path: Path) -> None:
