@@ -242,17 +242,16 @@ def curve_label(run: Run, keys: Sequence[str]) -> str:
 
 def plot_curves(runs: Sequence[Run], path: str | Path) -> Path | None:
     """Overlay the runs' test PCK curves (pooled over joints); None when no run has one."""
-    from posehybrid.plots import plot_curve_overlay
+    from posehybrid.plots import plot_pck_curves
 
     keys = differing_keys(runs)
-    curves = []
+    curves = {}
     for r in runs:
         curve = r.metrics.get("curve") or {}
         xs, ys = curve.get("thresholds") or [], curve.get("total") or []
-        pts = [(x, y) for x, y in zip(xs, ys, strict=False) if y is not None]
-        if pts:
-            curves.append((curve_label(r, keys), pts))
-    return plot_curve_overlay(curves, path) if curves else None
+        if any(y is not None for y in ys):
+            curves[curve_label(r, keys)] = (xs, ys)
+    return plot_pck_curves(curves, path, "test PCK, all joints") if curves else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +32,11 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
 from posehybrid.inference import TTA, pick_device, predict_batch, progress_bar, resolve_user_path
 from posehybrid.provenance import check_against_training, data_config, data_facts
+from posehybrid.utils.cli import user_errors
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("posehybrid.eval")
@@ -150,7 +149,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt``; write the four outputs; return the metrics."""
     from posehybrid.modules.base import PoseModule
     from posehybrid.modules.load import load_module
-    from posehybrid.plots import plot_pck_curve
+    from posehybrid.plots import part_curves, plot_pck_curves
     from posehybrid.utils.io import atomic_write_json, atomic_write_text
 
     if not cfg.get("ckpt"):
@@ -201,8 +200,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         title += f", flip={tta.flip} scales={list(tta.scales)}"
     atomic_write_text(out_dir / "table.md", markdown_table(res, js, title, "pcp" in metrics))
     curve = metrics["curve"]
-    plot_pck_curve(
-        curve["thresholds"], curve["total"], curve["parts"], out_dir / "pck_curve.png", title
+    plot_pck_curves(
+        part_curves(curve["thresholds"], curve["total"], curve["parts"]),
+        out_dir / "pck_curve.png",
+        title,
+        emphasise="all joints",
     )
     example_figure(
         res, datamodule.datasets["test"], out_dir / "examples.png", int(cfg.examples), title
@@ -219,12 +221,8 @@ SUMMARY_KEYS = ("stage", "dataset", "experiment", "n", "pck@0.1", "pck@0.2", "pa
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
-    try:  # DataError and CheckpointError are ValueErrors
+    with user_errors("eval"):
         metrics = run(cfg)
-    except (ValueError, KeyError, OSError, OmegaConfBaseException) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"eval: error: {message}".splitlines()[0], file=sys.stderr)
-        sys.exit(2)
     keys = ("output_dir", *SUMMARY_KEYS, "tta")
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}))
 

@@ -36,11 +36,11 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
 from posehybrid.inference import resolve_user_path
+from posehybrid.utils.cli import user_errors
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 FORMATS = {"torchscript": ("torchscript",), "onnx": ("onnx",), "both": ("torchscript", "onnx")}
@@ -278,15 +278,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
-    try:  # DataError and CheckpointError are ValueErrors
-        info = run(cfg)
-    except ExportError as err:
-        print(f"export: verification failed: {err}", file=sys.stderr)
-        sys.exit(1)
-    except (ValueError, KeyError, OSError, OmegaConfBaseException) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"export: error: {message}".splitlines()[0], file=sys.stderr)
-        sys.exit(2)
+    with user_errors("export"):
+        try:
+            info = run(cfg)
+        except ExportError as err:
+            print(f"export: verification failed: {err}", file=sys.stderr)
+            sys.exit(1)
     keys = ("output_dir", "stage", "files", "input_size", "verification")
     print(json.dumps({k: info[k] for k in keys}))
 

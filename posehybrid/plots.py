@@ -38,39 +38,50 @@ def _save(fig, path: str | Path) -> Path:
         plt.close(fig)
 
 
-def plot_pck_curve(
-    thresholds: Sequence[float],
-    pooled: Sequence[float | None],
-    parts: dict[str, Sequence[float | None]],
+Curve = tuple[Sequence[float], Sequence[float | None]]  # (α values (T,), PCK fractions (T,))
+
+
+def plot_pck_curves(
+    curves: dict[str, Curve],
     path: str | Path,
     title: str = "",
+    emphasise: str | None = None,
 ) -> Path:
-    """PCK (%) against the normalised distance α (0–0.2): one line per part, total dashed.
-
-    Args:
-        thresholds: (T,) α values. pooled: (T,) pooled PCK as fractions (None = undefined).
-        parts: part -> (T,) PCK fractions.
-    """
+    """The one PCK-curve plotter (eval, score, compare): PCK (%) against the normalised
+    distance α, one line per entry of ``curves`` (label -> (thresholds, fractions), None =
+    undefined), the ``emphasise`` entry dashed black (the pooled "all joints" curve).
+    Written atomically."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    fig, ax = plt.subplots(figsize=(6, 4.4))
 
     def pct(values: Sequence[float | None]) -> list[float]:
         return [np.nan if v is None else 100.0 * v for v in values]
 
-    for part, values in parts.items():
-        ax.plot(thresholds, pct(values), marker=".", markersize=3, label=part)
-    ax.plot(thresholds, pct(pooled), "k--", linewidth=2, label="all joints")
+    xmax = 0.0
+    for label, (thresholds, values) in curves.items():
+        style = {"color": "k", "linestyle": "--", "linewidth": 2} if label == emphasise else {}
+        ax.plot(thresholds, pct(values), marker=".", markersize=3, label=label, **style)
+        xmax = max(xmax, *thresholds)
     ax.set(
-        xlabel="normalized distance (fraction of torso)",
-        ylabel="detection rate (%)",
+        xlabel="normalised distance α (fraction of the protocol's length)",
+        ylabel="PCK (%)",
         title=title,
-        xlim=(0, max(thresholds)),
+        xlim=(0, xmax or 1.0),
         ylim=(0, 100),
     )
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def part_curves(
+    thresholds: Sequence[float],
+    pooled: Sequence[float | None],
+    parts: dict[str, Sequence[float | None]],
+) -> dict[str, Curve]:
+    """One curve per part plus the pooled ``"all joints"`` one, for :func:`plot_pck_curves`."""
+    return {**{p: (thresholds, v) for p, v in parts.items()}, "all joints": (thresholds, pooled)}
 
 
 SIDES = (("left", LEFT), ("right", RIGHT), ("centre", CENTRE))
@@ -124,21 +135,6 @@ def skeleton_overlay(
     thickness, radius = line_style(max(image.shape[:2]))
     drawn = draw_skeleton(image, kps, joint_set, radius=radius, thickness=thickness)
     return _legend(drawn)
-
-
-def plot_curve_overlay(
-    curves: Sequence[tuple[str, Sequence[tuple[float, float]]]], path: str | Path
-) -> Path:
-    """``compare``'s figure: one pooled test PCK curve per run, ``(label, [(α, PCK), ...])``."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, pts in curves:
-        ax.plot(*zip(*pts, strict=True), marker=".", label=label)
-    ax.set(xlabel="normalised distance α", ylabel="PCK (test)", ylim=(0, 1), title="PCK curves")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    return _save(fig, path)
 
 
 def example_tile(

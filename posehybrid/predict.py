@@ -34,10 +34,10 @@ import hydra
 import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
 from posehybrid.inference import TTA, chunks, pick_device, progress_bar, resolve_user_path
+from posehybrid.utils.cli import user_errors
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -180,12 +180,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
-    try:  # DataError and CheckpointError are ValueErrors
+    with user_errors("predict"):
         summary = run(cfg)
-    except (ValueError, KeyError, OSError, OmegaConfBaseException) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"predict: error: {message}".splitlines()[0], file=sys.stderr)
-        sys.exit(2)
     print(json.dumps(summary))
     if summary["failed"]:
         print(

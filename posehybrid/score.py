@@ -34,13 +34,13 @@ import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
 
 from posehybrid.data.flic import read_flic, to_observer_centric
 from posehybrid.data.lsp import load_mat_variable, lsp_split, read_lsp
 from posehybrid.data.records import DataError
 from posehybrid.data.skeleton import FLIC, LSP, JointSet
 from posehybrid.metrics import DEFAULT_THRESHOLDS, PCK, PCP
+from posehybrid.utils.cli import user_errors
 
 log = logging.getLogger("posehybrid.score")
 
@@ -260,28 +260,16 @@ def _pct(value: float | None) -> float | None:
 
 def plot_curves(
     pred: np.ndarray, gt: GroundTruth, protocol: Protocol, path: str | os.PathLike
-) -> None:
+) -> Path:
     """PCK-vs-α curves (the protocol's curve parts, else all parts) to an image, atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from posehybrid.plots import part_curves, plot_pck_curves
 
     pck = PCK(gt.joint_set)
     pck.update(torch.from_numpy(pred), torch.from_numpy(gt.keypoints), torch.from_numpy(gt.mask))
     thresholds, pooled, parts = pck.curve()
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for part in protocol.curve_parts or protocol.parts:
-        ax.plot(thresholds, [100 * (v or 0.0) for v in parts[part]], label=part)
-    ax.plot(thresholds, [100 * (v or 0.0) for v in pooled], "k--", label="all joints")
-    ax.set(xlabel="normalised distance α", ylabel="PCK (%)", title=protocol.name, ylim=(0, 100))
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format=(path.suffix[1:] or "png"), dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)  # readers never see a half-written file
+    shown = {part: parts[part] for part in protocol.curve_parts or protocol.parts}
+    curves = part_curves(thresholds, pooled, shown)
+    return plot_pck_curves(curves, path, protocol.name, emphasise="all joints")
 
 
 def run(cfg: DictConfig) -> dict:
@@ -302,17 +290,8 @@ def run(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="score")
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
-    try:
+    with user_errors("score"):
         result = run(cfg)
-    except (
-        ValueError,
-        KeyError,
-        OSError,
-        OmegaConfBaseException,
-    ) as err:  # DataError is a ValueError
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"score: error: {message}".splitlines()[0], file=sys.stderr)
-        sys.exit(2)
     print(json.dumps(result))
 
 

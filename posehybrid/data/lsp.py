@@ -119,9 +119,23 @@ def _check_finite(xy: np.ndarray, mask: np.ndarray, path: Path) -> None:
         )
 
 
-def _image_paths(root: Path, pattern: str, n: int, dataset: str, archive: str) -> list[Path]:
-    """Paths ``root/images/<pattern % k>`` for k = 1..n; all must exist."""
+def _open(
+    root: str | os.PathLike, dataset: str, shape: tuple[int, int], first: str, archive: str
+) -> tuple[Path, np.ndarray]:
+    """The resolved dataset folder and its ``joints.mat`` array (``shape`` x N)."""
+    folder = Path(root).expanduser().resolve()
+    if not folder.is_dir():
+        raise _missing_root(folder, dataset, first, archive)
+    return folder, _read_joints(folder, shape, dataset, archive)
+
+
+def _image_paths(
+    root: Path, pattern: str, n: int, dataset: str, archive: str, check: bool = True
+) -> list[Path]:
+    """Paths ``root/images/<pattern % k>`` for k = 1..n; with ``check`` all must exist."""
     folder = root / "images"
+    if not check:
+        return [folder / (pattern % k) for k in range(1, n + 1)]
     first, last = pattern % 1, pattern % n
     expected = f"images/{first} ... {last} (from {archive})"
     if not folder.is_dir():
@@ -154,19 +168,13 @@ def read_lsp(root: str | os.PathLike, check_images: bool = True) -> list[PoseRec
         DataError: missing folder/file/variable/images, wrong shape or dtype, non-finite
             coordinates, flags other than 0/1. The message names the path.
     """
-    root = Path(root).expanduser().resolve()
-    if not root.is_dir():
-        raise _missing_root(root, "LSP", "im0001.jpg", LSP_ARCHIVE)
-    joints = _read_joints(root, (3, 14), "LSP", LSP_ARCHIVE)
+    root, joints = _open(root, "LSP", (3, 14), "im0001.jpg", LSP_ARCHIVE)
     n = joints.shape[2]
     path = root / "joints.mat"
     xy = joints[:2].transpose(1, 0, 2)  # (14, 2, N)
     _check_finite(xy, np.ones((14, n), dtype=bool), path)
     _check_flags(joints[2], path, "1 = occluded, 0 = visible")
-    if check_images:
-        images = _image_paths(root, "im%04d.jpg", n, "LSP", LSP_ARCHIVE)
-    else:
-        images = [root / "images" / f"im{k:04d}.jpg" for k in range(1, n + 1)]
+    images = _image_paths(root, "im%04d.jpg", n, "LSP", LSP_ARCHIVE, check_images)
     records = []
     for i in range(n):
         records.append(
@@ -214,10 +222,7 @@ def read_lspet(root: str | os.PathLike, check_images: bool = True) -> list[PoseR
     Raises:
         DataError: as ``read_lsp``, with the LSPet layout in the message.
     """
-    root = Path(root).expanduser().resolve()
-    if not root.is_dir():
-        raise _missing_root(root, "LSPet", "im00001.jpg", LSPET_ARCHIVE)
-    joints = _read_joints(root, (14, 3), "LSPet", LSPET_ARCHIVE)
+    root, joints = _open(root, "LSPet", (14, 3), "im00001.jpg", LSPET_ARCHIVE)
     n = joints.shape[2]
     path = root / "joints.mat"
     xy = joints[:, :2]  # (14, 2, N)
@@ -229,10 +234,7 @@ def read_lspet(root: str | os.PathLike, check_images: bool = True) -> list[PoseR
     annotated = (flags == 1) & ~placeholder
     _check_finite(xy, annotated, path)
     kps = np.where(annotated[:, None, :], xy, 0.0).astype(np.float32)  # no NaN can survive
-    if check_images:
-        images = _image_paths(root, "im%05d.jpg", n, "LSPet", LSPET_ARCHIVE)
-    else:
-        images = [root / "images" / f"im{k:05d}.jpg" for k in range(1, n + 1)]
+    images = _image_paths(root, "im%05d.jpg", n, "LSPet", LSPET_ARCHIVE, check_images)
     return [
         PoseRecord(
             image_path=images[i],

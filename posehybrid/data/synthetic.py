@@ -52,6 +52,18 @@ FLIC_FIELDS = (
 )
 
 
+def _cache_params(fmt: str, seed: int, diff: Difficulty, **sizes: int) -> dict[str, object]:
+    """Everything the images depend on: the cache key (hashed with sorted keys) and
+    ``params.json``. A new ``GENERATOR_VERSION`` invalidates every cached set."""
+    return {
+        "format": fmt,
+        "version": GENERATOR_VERSION,
+        "seed": int(seed),
+        **sizes,
+        "difficulty": diff.as_dict(),
+    }
+
+
 def ensure_synthetic(
     root: str | Path,
     n_images: int = 2000,
@@ -78,14 +90,7 @@ def ensure_synthetic(
     if image_size < 32:
         raise ValueError(f"image_size must be at least 32, got {image_size}")
     diff = Difficulty(**difficulty)  # type: ignore[arg-type]
-    params = {
-        "format": "lsp",
-        "version": GENERATOR_VERSION,
-        "n_images": n_images,
-        "seed": int(seed),
-        "image_size": image_size,
-        "difficulty": diff.as_dict(),
-    }
+    params = _cache_params("lsp", seed, diff, n_images=n_images, image_size=image_size)
 
     def build(tmp: Path) -> None:
         images = tmp / "images"
@@ -152,16 +157,15 @@ def ensure_synthetic_flic(
     # Movie frames: calmer global rotation than LSP's sports photos, mostly facing the camera.
     difficulty = {"rotation_deg": 10.0, "face_away_prob": 0.1, "profile_prob": 0.1, **difficulty}
     diff = Difficulty(**difficulty)  # type: ignore[arg-type]
-    params = {
-        "format": "flic",
-        "version": GENERATOR_VERSION,
-        "n_frames": n_frames,
-        "seed": int(seed),
-        "max_people": max_people,
-        "n_movies": n_movies,
-        "test_movies": test_movies,
-        "difficulty": diff.as_dict(),
-    }
+    params = _cache_params(
+        "flic",
+        seed,
+        diff,
+        n_frames=n_frames,
+        max_people=max_people,
+        n_movies=n_movies,
+        test_movies=test_movies,
+    )
     w, h = FLIC_SIZE
 
     def build(tmp: Path) -> None:

@@ -20,9 +20,9 @@ from typing import Literal
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from posehybrid.data.skeleton import JointSet
+from posehybrid.metrics.counts import CountMetric
 
 Normaliser = Literal["torso", "head", "bbox"]
 
@@ -82,7 +82,7 @@ def bbox_lengths(gt: Tensor, mask: Tensor | None = None) -> Tensor:
     return torch.where(keep.any(dim=1), side, torch.zeros_like(side))  # no joints -> skipped
 
 
-class PCK(Metric):
+class PCK(CountMetric):
     """Pooled PCK over a sweep of thresholds; states are sums, so DDP reduction is exact.
 
     Args:
@@ -94,13 +94,6 @@ class PCK(Metric):
     States: ``correct`` (T, J), ``total`` (J,), ``skipped`` () — all int64 sums.
     """
 
-    full_state_update = False
-    is_differentiable = False
-    higher_is_better = True
-
-    correct: Tensor
-    total: Tensor
-    skipped: Tensor
     thresholds: Tensor
 
     def __init__(
@@ -135,9 +128,7 @@ class PCK(Metric):
             self._segment = None
         t, j = len(values), joint_set.num_joints
         self.register_buffer("thresholds", torch.tensor(values, dtype=torch.float64), False)
-        self.add_state("correct", torch.zeros(t, j, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", torch.zeros(j, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("skipped", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self.add_counts((t, j), (j,))
 
     def normalisers(self, gt: Tensor, mask: Tensor) -> Tensor:
         """(B, J, 2), (B, J) -> (B,) normaliser; NaN where it rests on a masked joint."""

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from posehybrid.data.skeleton import JointSet
+from posehybrid.metrics.counts import CountMetric
 
 Endpoint = str | tuple[str, ...]
 # (stick name, reported part, endpoint a, endpoint b)
@@ -88,7 +88,7 @@ def pcp_correct(
     return (err_a <= limit) & (err_b <= limit), length
 
 
-class PCP(Metric):
+class PCP(CountMetric):
     """Strict PCP with sum states (exact under DDP).
 
     Args:
@@ -98,14 +98,6 @@ class PCP(Metric):
 
     States: ``correct`` (S,), ``total`` (S,), ``skipped`` () — int64 sums.
     """
-
-    full_state_update = False
-    is_differentiable = False
-    higher_is_better = True
-
-    correct: Tensor
-    total: Tensor
-    skipped: Tensor
 
     def __init__(
         self,
@@ -121,9 +113,7 @@ class PCP(Metric):
         wa, wb = stick_weights(joint_set, self.sticks)
         self.register_buffer("weight_a", wa, False)
         self.register_buffer("weight_b", wb, False)
-        self.add_state("correct", torch.zeros(len(sticks), dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", torch.zeros(len(sticks), dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("skipped", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self.add_counts((len(sticks),), (len(sticks),))
 
     def update(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> None:
         """pred, gt (B, J, 2) in original image pixels; mask (B, J) bool (default: all count)."""

@@ -18,7 +18,7 @@ from posehybrid.modules.base import PoseModule
 from posehybrid.modules.joint import JointModule
 from posehybrid.modules.part_detector import PartDetectorModule
 from posehybrid.modules.spatial import SpatialModule
-from posehybrid.utils.checkpoint import CheckpointError, checkpoint_info, load_checkpoint
+from posehybrid.utils.checkpoint import expect_checkpoint
 
 STAGE_MODULES: dict[str, type[PoseModule]] = {
     "part_detector": PartDetectorModule,
@@ -45,18 +45,7 @@ def load_module(
     Raises :class:`CheckpointError` for a file that is not a posehybrid checkpoint, an unknown
     stage, or (when ``joint_set`` is given) a checkpoint trained on another joint set.
     """
-    ckpt = load_checkpoint(path)
-    info = checkpoint_info(ckpt, path)
-    stage = info.get("stage")
-    if stage not in STAGE_MODULES:
-        raise CheckpointError(
-            f"checkpoint {path}: unknown stage {stage!r}; expected one of {list(STAGE_MODULES)}"
-        )
-    if joint_set is not None and info.get("joint_set") != joint_set:
-        raise CheckpointError(
-            f"checkpoint {path}: was trained on joint set {info.get('joint_set')!r}, "
-            f"but the data uses {joint_set!r}"
-        )
-    module = STAGE_MODULES[stage](**info["init_kwargs"])
+    ckpt, info = expect_checkpoint(path, tuple(STAGE_MODULES), joint_set)
+    module = STAGE_MODULES[info["stage"]](**info["init_kwargs"])
     module.load_state_dict(ckpt["state_dict"])
     return fold_for_inference(module) if fold_bn else module.eval()

@@ -9,12 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from posehybrid.data.skeleton import LSP
+from posehybrid.models.fft_messages import fft_sizes
 from posehybrid.models.graph import build_edges, neighbour_pairs
-from posehybrid.models.spatial_model import (
-    SpatialModel,
-    fft_sizes,
-    softplus_inverse,
-)
+from posehybrid.models.spatial_model import SpatialModel, softplus_inverse
 
 
 def full_edges(j: int) -> list[tuple[int, int]]:

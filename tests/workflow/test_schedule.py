@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from posehybrid.pipeline import control_steps
-from posehybrid.training import planned_steps
+from posehybrid.utils.schedule import planned_steps
 from tests.workflow.conftest import TinyPipeline, train
 
 

@@ -1,0 +1,90 @@
+"""The spatial model's FFT: per-edge spectrum products and the cropped two-pass inverse, with a
+hand-written backward (autograd's version zero-fills and copies every crop and rescales
+separately). ``SpatialModel`` (``models/spatial_model.py``) is the only user.
+
+FFT details (why the sizes are what they are):
+- Only displacements |d| ≤ H−1 (W−1) can link two pixels of an H×W map, so the kernel is cropped
+  to at most 2H−1 × 2W−1 around its centre first; the cropped-off part never contributes.
+- The 'same' window is rows c..c+H−1 of the linear convolution with the flipped kernel, and the
+  circular wrap-around of an N-point FFT lands outside it as long as N ≥ H + c (not H + K − 1).
+  ``scipy.fft.next_fast_len`` rounds that up to a 2·3·5-smooth size. The kernel is rolled so that its
+  centre sits at the origin, which moves the window to rows 0..H−1 (crops start at 0, so the
+  backward pass can zero-pad inside the FFTs with ``n=``).
+- Input maps are transformed once (B,J), kernels once per forward (E), spectra are gathered per
+  edge, and the inverse is two 1-D passes: ``ifft`` over columns then crop to W, ``irfft`` over
+  rows then crop to H, so columns outside the window are never transformed along rows.
+- The log is per edge, so the inverse must be per edge too; the E log-messages are then summed
+  into their targets (a (J,E) 0/1 matmul).
+"""
+
+from __future__ import annotations
+
+import torch
+from scipy.fft import next_fast_len
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+
+def fft_sizes(size: int, kernel_size: int) -> tuple[int, int, int]:
+    """For one axis: (effective kernel size, its centre c, FFT length N ≥ size + c)."""
+    c = min(kernel_size // 2, size - 1)
+    # real=True: the 2·3·5-smooth sizes, those that real FFTs (pocketfft/MKL) handle fastest
+    return 2 * c + 1, c, next_fast_len(size + c, real=True)
+
+
+def gather_spectra(xf: Tensor, sources: Tensor) -> Tensor:
+    """``out[:, e] = xf[:, src(e)]``: (B,J,...) complex -> (B,E,...) complex (no autograd).
+
+    ``index_select`` on the *real* view: on CPU the complex kernel is ~8x slower.
+    """
+    return torch.view_as_complex(torch.view_as_real(xf).index_select(1, sources))
+
+
+class EdgeMessages(torch.autograd.Function):
+    """Per-edge products of spectra and the cropped two-pass inverse, with a hand-written
+    backward (autograd's version zero-fills and copies every crop and rescales separately).
+
+    forward(xf (B,J,F1,N_w), kf (E,F1,N_w) complex, sources (E,), onehot (E,J), w, h, N_h)
+        -> (B,E,w,h) real: ``irfft_rows(ifft_cols(xf[:, src] · kf)[..., :w])[..., :h]``.
+    The kernels are pre-rolled so that the 'same' window starts at index 0 on both axes; the
+    adjoint of "crop the first n" is then the zero-padding FFTs do internally (``n=``).
+    """
+
+    @staticmethod
+    def forward(ctx, xf, kf, sources, onehot, w: int, h: int, nh: int):  # type: ignore[override]
+        p = gather_spectra(xf, sources).mul_(kf)  # (B, E, F1, N_w)
+        cols = torch.fft.ifft(p, dim=-1)[..., :w]  # (B, E, F1, w)
+        del p
+        out = torch.fft.irfft(cols.transpose(-1, -2), n=nh, dim=-1)  # (B, E, w, N_h)
+        ctx.save_for_backward(xf, kf, sources, onehot)
+        ctx.nh = nh
+        return out[..., :h]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        xf, kf, sources, onehot = ctx.saved_tensors
+        nh, (f1, nw) = ctx.nh, kf.shape[-2:]
+        # Adjoints: irfft -> rfft/N_h with the bins whose mirror image is not stored doubled;
+        # ifft -> fft/N_w. Scale and doubling are folded into an (F1, 1) factor applied to
+        # E-sized tensors only.
+        scale = torch.full((f1, 1), 1.0 / (nh * nw), dtype=grad.dtype, device=grad.device)
+        scale[1 : nh - f1 + 1] *= 2
+        gc = torch.fft.rfft(grad, n=nh, dim=-1)  # (B, E, w, F1)
+        gp = torch.fft.fft(gc.transpose(-1, -2), n=nw, dim=-1)  # (B, E, F1, N_w)
+        del gc
+        gxf = gkf = None
+        if ctx.needs_input_grad[1]:
+            xg = gather_spectra(xf, sources)
+            torch.view_as_real(xg)[..., 1].neg_()  # conj in place
+            gkf = xg.mul_(gp).sum(0).mul_(scale)  # Σ_b gP · conj(X_src)
+            del xg
+        if ctx.needs_input_grad[0]:
+            gxg = gp.mul_(kf.conj() * scale)  # gP · conj(K), in place: gp is not needed after
+            b, e = gxg.shape[:2]
+            gr = torch.view_as_real(gxg).reshape(b, e, -1)
+            # Σ over each source's edges as a 0/1 matmul: a real index_add_ is slower and runs
+            # serially over threads
+            gx = torch.matmul(onehot.T.to(gr.dtype), gr)
+            gxf = torch.view_as_complex(gx.view(*xf.shape, 2))
+        return gxf, gkf, None, None, None, None, None
