@@ -195,13 +195,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 "format=onnx needs onnx and onnxruntime: pip install -e '.[onnx]'"
             ) from None
     ckpt = resolve_user_path(cfg.ckpt)
-    fold_bn = bool(cfg.get("fold_bn", True))
+    fold_bn = bool(cfg.fold_bn)
     module = load_module(ckpt, fold_bn=fold_bn)
-    out_dir = resolve_user_path(cfg.output) if cfg.get("output") else None
+    out_dir = resolve_user_path(cfg.output) if cfg.output else None
     out_dir = out_dir or Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tolerance = float(cfg.tolerance)
-    keypoint_tolerance = float(cfg.get("keypoint_tolerance", 1e-3))
+    keypoint_tolerance = float(cfg.keypoint_tolerance)
 
     model = KeypointModel(module, method).eval()
     w, h = module.codec.input_size

@@ -22,14 +22,19 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from posehybrid.ablation import ablation_markdown, mean_pose_row, row
+from posehybrid.provenance import data_identity, fingerprint, identity_differences
 from posehybrid.utils.io import atomic_write_json, atomic_write_text
-from posehybrid.utils.runs import latest_run, read_metrics, run_dir_of
+from posehybrid.utils.runs import finished_runs, latest_run, read_metrics, run_dir_of
 
 log = logging.getLogger(__name__)
 
 
 class UpstreamError(RuntimeError):
     """An upstream stage's training process failed (its own error is on stderr above)."""
+
+
+class DataMismatchError(ValueError):
+    """Runs that would be combined were trained or tested on different data."""
 
 
 class UpstreamStopped(SystemExit):
@@ -112,15 +117,47 @@ def train_upstream(cfg: DictConfig, stage: str, extra: list[str] | None = None) 
         )
 
 
+def matching_run(
+    experiment_dir: Path, stage: str, data_print: str
+) -> tuple[Path | None, list[tuple[Path, dict[str, Any]]]]:
+    """(the newest finished ``stage`` run trained on data with this fingerprint, or None; the
+    newer runs that were trained on other data, newest first, with their metrics)."""
+    others = []
+    for run in reversed(finished_runs(experiment_dir, stage)):
+        metrics = read_metrics(run) or {}
+        if metrics.get("data_fingerprint") == data_print:
+            return run, others
+        others.append((run, metrics))
+    return None, others
+
+
+def _mismatch(
+    stage: str, up: str, run: Path, metrics: dict[str, Any], identity: dict[str, Any]
+) -> str:
+    """One line: which run, both fingerprints, and how the data differs."""
+    theirs = metrics.get("data_fingerprint")
+    diffs = identity_differences(metrics.get("data_identity") or {}, identity)
+    how = "; ".join(diffs[:4]) + (f"; +{len(diffs) - 4} more" if len(diffs) > 4 else "")
+    return (
+        f"stage {stage}: the {up} run {run} was trained on other data (fingerprint {theirs}, "
+        f"this run's data {fingerprint(identity)}: {how or 'no identity recorded'})"
+    )
+
+
 def resolve_upstream(cfg: DictConfig) -> None:
     """Fill ``cfg.stage.init.<stage>`` with the upstream checkpoints, training them if needed.
 
+    An upstream run counts only if it was trained on the same data (the fingerprint of
+    ``provenance.data_identity``); when only runs on other data exist, a matching one is
+    trained (``auto_upstream``, the default) or the lookup fails naming both fingerprints.
     The joint stage takes the detector from the spatial checkpoint (which holds both models);
     an explicit ``stage.init.part_detector`` replaces it.
     """
     experiment_dir = Path(cfg.paths.experiment_dir)
     init = cfg.stage.init
-    for up in cfg.stage.get("upstream", []):
+    identity = data_identity(cfg.data)
+    data_print = fingerprint(identity)
+    for up in cfg.stage.upstream:
         if init.get(up):
             given = Path(str(init[up])).expanduser().resolve()  # report what is really read
             if not given.is_file():
@@ -129,13 +166,25 @@ def resolve_upstream(cfg: DictConfig) -> None:
                 )
             log.info("stage %s: using %s checkpoint %s (given: %s)", cfg.stage.name, up, given,
                      init[up])  # fmt: skip
+            theirs = read_metrics(run_dir_of(given)) or {}
+            if theirs.get("data_fingerprint") not in (None, data_print):
+                # given on purpose (e.g. a synthetic detector to start real data from): say so
+                log.warning("%s; using it as given", _mismatch(cfg.stage.name, up, given,
+                            theirs, identity))  # fmt: skip
             init[up] = str(given)
             continue
         if cfg.stage.name == "joint" and up == "part_detector":
             continue
-        run = latest_run(experiment_dir, up)
+        run, others = matching_run(experiment_dir, up, data_print)
         if run is None:
-            if not cfg.get("auto_upstream", True):
+            if others:
+                message = _mismatch(cfg.stage.name, up, others[0][0], others[0][1], identity)
+                if not cfg.auto_upstream:
+                    raise DataMismatchError(
+                        f"{message}; train a matching one or pass stage.init.{up}=PATH"
+                    )
+                log.warning("%s: training a matching %s run", message, up)
+            elif not cfg.auto_upstream:
                 raise FileNotFoundError(
                     f"no finished {up!r} run in {experiment_dir}; train it first "
                     f"(make train stage={up} ARGS='name={cfg.name}') or pass stage.init.{up}=PATH"
@@ -144,13 +193,26 @@ def resolve_upstream(cfg: DictConfig) -> None:
             if up == "spatial" and init.get("part_detector"):
                 extra.append(f"stage.init.part_detector={init.part_detector}")
             train_upstream(cfg, up, extra)
-            run = latest_run(experiment_dir, up)
+            run, _ = matching_run(experiment_dir, up, data_print)
             if run is None:
                 raise RuntimeError(
-                    f"upstream stage {up!r} finished but left no checkpoint in {experiment_dir}"
+                    f"upstream stage {up!r} finished but left no checkpoint for this data "
+                    f"(fingerprint {data_print}) in {experiment_dir}"
                 )
         init[up] = str(run / "checkpoints" / "best.ckpt")
         log.info("stage %s: using %s checkpoint %s", cfg.stage.name, up, init[up])
+
+
+def check_same_data(rows: list[tuple[str, dict[str, Any]]]) -> None:
+    """The ablation table puts rows side by side only when they were scored on one test set:
+    every run's data fingerprint must be the same."""
+    prints = {name: m.get("data_fingerprint") for name, m in rows}
+    if len(set(prints.values())) > 1:
+        listed = ", ".join(f"{name} {fp}" for name, fp in prints.items())
+        raise DataMismatchError(
+            f"ablation: the stages were trained and tested on different data ({listed}); "
+            "their rows would not be comparable: rerun the stages on one dataset"
+        )
 
 
 def control_steps(rows: list[dict[str, Any]], detector: dict[str, Any]) -> int:
@@ -195,6 +257,8 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
         return None
     detector_ckpt = (spatial.get("init") or {}).get("part_detector")
     detector = read_metrics(run_dir_of(detector_ckpt)) if detector_ckpt else None
+    scored = [("spatial", spatial), ("joint", metrics)]
+    check_same_data([("part_detector", detector), *scored] if detector is not None else scored)
     rows = [mean_pose_row(cfg.data)]
     if detector is not None:
         rows.append(row("part_detector", detector))

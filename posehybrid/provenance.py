@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,37 @@ def data_facts(datamodule: Any) -> dict[str, Any]:
             for split, recs in records.items()
         },
     }
+
+
+def data_identity(data_cfg: DictConfig) -> dict[str, Any]:
+    """What decides the images of each split, flattened: dataset, roots (absolute), split
+    sizes and seeds, joint set, and a generated dataset's generator parameters. A generated
+    dataset's root is left out: it is only where the images are cached, and they are a pure
+    function of the generator's parameters."""
+    flat = _flat(OmegaConf.to_container(data_cfg, resolve=True))  # type: ignore[arg-type]
+    generated = str(flat.get("source._target_", "")).rsplit(".", 1)[-1] in GENERATED
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        if key.split(".")[0] in NOT_DATA_IDENTITY or key.endswith("_target_"):
+            continue
+        if key.endswith("root") and isinstance(value, str):
+            if generated:
+                continue
+            value = str(Path(value).expanduser().resolve())
+        out[key] = value
+    return out
+
+
+def fingerprint(identity: Mapping[str, Any]) -> str:
+    """12 hex digits of a SHA-1 over the identity (sorted keys): equal data, equal print."""
+    blob = json.dumps(dict(identity), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def identity_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """``["source.test_size 1000 -> 50", ...]`` between two :func:`data_identity` dicts."""
+    keys = sorted(set(a) | set(b))
+    return [f"{k} {a.get(k)} -> {b.get(k)}" for k in keys if a.get(k) != b.get(k)]
 
 
 def write_data_record(datamodule: Any, run_dir: str | Path) -> Path:

@@ -15,7 +15,9 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from posehybrid.callbacks.checkpointing import StageClock
+from posehybrid.callbacks.data_record import DataFingerprint
 from posehybrid.pipeline import resolve_upstream
+from posehybrid.provenance import data_identity, fingerprint
 from posehybrid.utils.checkpoint import (
     CheckpointError,
     best_checkpoints,
@@ -195,7 +197,9 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     module = build_module(cfg, datamodule)
 
     clock = StageClock(started)  # the earlier parts' time rides along in the checkpoints
-    callbacks = [*instantiate_group(cfg.get("callbacks")), clock]
+    identity = data_identity(cfg.data)
+    data_print = DataFingerprint(fingerprint(identity), identity)
+    callbacks = [*instantiate_group(cfg.get("callbacks")), clock, data_print]
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log_run_config(loggers, cfg)
@@ -219,6 +223,9 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         "stage": cfg.stage.name,
         "dataset": cfg.data.name,
         "experiment": cfg.name,
+        # upstream lookups and the ablation table match runs by it (pipeline.py)
+        "data_fingerprint": data_print.fingerprint,
+        "data_identity": identity,
         **module.test_summary,
         "minutes": sum(parts) / 60.0,  # every part: the control row's budget reads it
         "minutes_parts": [p / 60.0 for p in parts],  # interrupted runs first, this one last

@@ -61,15 +61,10 @@ def tiny_checkpoint(
 
 
 def _cfg(ckpt: Path, output: Path, **kw) -> OmegaConf:
-    base = {
-        "ckpt": str(ckpt),
-        "output": str(output),
-        "format": "both",
-        "opset": 17,
-        "spatial_method": "direct",
-        "tolerance": 1e-4,
-    }
-    return OmegaConf.create({**base, **kw})
+    """conf/export.yaml's own values (not its Hydra parts), with ``ckpt``, ``output`` and ``kw``."""
+    conf = OmegaConf.load(REPO / "conf" / "export.yaml")
+    base = {k: v for k, v in conf.items() if k not in ("defaults", "hydra", "name")}
+    return OmegaConf.create({**base, "ckpt": str(ckpt), "output": str(output), **kw})
 
 
 @pytest.mark.parametrize("stage", ["part_detector", "joint"])

@@ -66,11 +66,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     dm = hydra.utils.instantiate(cfg.data)
     dm.prepare_data()
     summary = dm.summary()
-    if int(cfg.get("show", 0) or 0) > 0:
-        path = cfg.get("show_path")
+    if int(cfg.show or 0) > 0:
+        path = cfg.show_path
         if not path:
             path = Path(HydraConfig.get().runtime.output_dir) / "samples.png"
-        out = write_grid(dm, int(cfg.show), Path(path), cfg.get("show_split", "train"), cfg.seed)
+        out = write_grid(dm, int(cfg.show), Path(path), cfg.show_split, cfg.seed)
         log.info("wrote %d samples to %s", int(cfg.show), out)
         print(f"samples: {out}", file=sys.stderr)
         summary["show"] = str(out)

@@ -142,11 +142,10 @@ class PoseModule(pl.LightningModule):
         self.test_pck.reset()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["posehybrid"] = {
-            "stage": self.stage_name,
-            "joint_set": self.joint_set.name,
-            "init_kwargs": self.init_kwargs(),
-        }
+        # update, not replace: callbacks (DataFingerprint) add their own keys to the block first
+        checkpoint.setdefault("posehybrid", {}).update(
+            stage=self.stage_name, joint_set=self.joint_set.name, init_kwargs=self.init_kwargs()
+        )
 
     def _configure(self, params: Any) -> Any:
         if self.optimizer_factory is None:

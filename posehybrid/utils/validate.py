@@ -170,7 +170,7 @@ def preflight(cfg: DictConfig) -> None:
     """Everything that can be checked before training starts, cheaply: the config values and
     the output directory (``cfg.paths.output_dir``)."""
     validate_config(cfg)
-    check_output_dir(cfg.paths.output_dir, float(cfg.get("min_free_mb", 200)))
+    check_output_dir(cfg.paths.output_dir, float(cfg.min_free_mb))
 
 
 def _existing_ancestor(path: Path) -> Path:
