@@ -150,30 +150,30 @@ def resolve_upstream(cfg: DictConfig) -> None:
     An upstream run counts only if it was trained on the same data (the fingerprint of
     ``provenance.data_identity``); when only runs on other data exist, a matching one is
     trained (``auto_upstream``, the default) or the lookup fails naming both fingerprints.
-    The joint stage takes the detector from the spatial checkpoint (which holds both models);
-    an explicit ``stage.init.part_detector`` replaces it.
+    Every explicitly given ``stage.init.<key>=PATH`` is checked and used as given, and passed
+    on to an upstream stage trained here (the joint stage's ``part_detector`` reaches the
+    spatial stage it trains this way): that is the one list a stage passes upstream.
     """
     experiment_dir = Path(cfg.paths.experiment_dir)
     init = cfg.stage.init
     identity = data_identity(cfg.data)
     data_print = fingerprint(identity)
-    for up in cfg.stage.upstream:
-        if init.get(up):
-            given = Path(str(init[up])).expanduser().resolve()  # report what is really read
-            if not given.is_file():
-                raise FileNotFoundError(
-                    f"stage.init.{up}={init[up]}: no such checkpoint file ({given})"
-                )
-            log.info("stage %s: using %s checkpoint %s (given: %s)", cfg.stage.name, up, given,
-                     init[up])  # fmt: skip
-            theirs = read_metrics(run_dir_of(given)) or {}
-            if theirs.get("data_fingerprint") not in (None, data_print):
-                # given on purpose (e.g. a synthetic detector to start real data from): say so
-                log.warning("%s; using it as given", _mismatch(cfg.stage.name, up, given,
-                            theirs, identity))  # fmt: skip
-            init[up] = str(given)
+    given: dict[str, str] = {}
+    for key, value in init.items():
+        if not value:
             continue
-        if cfg.stage.name == "joint" and up == "part_detector":
+        path = Path(str(value)).expanduser().resolve()  # report what is really read
+        if not path.is_file():
+            raise FileNotFoundError(f"stage.init.{key}={value}: no such checkpoint file ({path})")
+        log.info("stage %s: using %s checkpoint %s (given: %s)", cfg.stage.name, key, path, value)
+        theirs = read_metrics(run_dir_of(path)) or {}
+        if theirs.get("data_fingerprint") not in (None, data_print):
+            # given on purpose (e.g. a synthetic detector to start real data from): say so
+            message = _mismatch(cfg.stage.name, key, path, theirs, identity)
+            log.warning("%s; using it as given", message)
+        given[key] = init[key] = str(path)
+    for up in cfg.stage.upstream:
+        if up in given:
             continue
         run, others = matching_run(experiment_dir, up, data_print)
         if run is None:
@@ -189,10 +189,7 @@ def resolve_upstream(cfg: DictConfig) -> None:
                     f"no finished {up!r} run in {experiment_dir}; train it first "
                     f"(make train stage={up} ARGS='name={cfg.name}') or pass stage.init.{up}=PATH"
                 )
-            extra = []
-            if up == "spatial" and init.get("part_detector"):
-                extra.append(f"stage.init.part_detector={init.part_detector}")
-            train_upstream(cfg, up, extra)
+            train_upstream(cfg, up, [f"stage.init.{k}={v}" for k, v in given.items()])
             run, _ = matching_run(experiment_dir, up, data_print)
             if run is None:
                 raise RuntimeError(

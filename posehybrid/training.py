@@ -54,16 +54,12 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
-def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> pl.LightningModule:
+def build_module(cfg: DictConfig) -> pl.LightningModule:
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     # Partial first: the model config carries its own _target_s, which the module instantiates
     # itself; Hydra must not instantiate them recursively as module kwargs.
     factory = instantiate(cfg.stage.module, _partial_=True)
-    module = factory(joint_set=cfg.data.joint_set, model_cfg=model_cfg)
-    if cfg.stage.name == "spatial":
-        # Priors come from the training keypoints after the inputs' geometric normalisation.
-        module.init_priors(*datamodule.train_keypoints())
-    return module
+    return factory(joint_set=cfg.data.joint_set, model_cfg=model_cfg)
 
 
 def _busy(run: Path, output_dir: Path) -> str | None:
@@ -194,7 +190,7 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     plan_schedule(cfg, len(datamodule.datasets["train"]))
-    module = build_module(cfg, datamodule)
+    module = build_module(cfg)
 
     clock = StageClock(started)  # the earlier parts' time rides along in the checkpoints
     identity = data_identity(cfg.data)

@@ -48,6 +48,9 @@ class SpatialModule(PoseModule):
         cache_heatmaps: keep the frozen detector's train/val heat-maps in memory after their
             first epoch, as the paper stored them (needs un-augmented training data: the
             training entry point turns augmentation off when this is set).
+        priors_from_data: initialise the kernels in ``setup("fit")`` from the DataModule's
+            training keypoints (:meth:`init_priors`); a resumed fit then restores the trained
+            kernels over them, since Lightning restores checkpoints after ``setup``.
     """
 
     stage_name = "spatial"
@@ -61,9 +64,11 @@ class SpatialModule(PoseModule):
         decode: dict[str, Any] | None = None,
         edges: list[tuple[int, int]] | None = None,
         cache_heatmaps: bool = False,
+        priors_from_data: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.priors_from_data = priors_from_data
         graph = dict(self.model_cfg["spatial_graph"])  # conf/model/*.yaml: spatial_graph
         self.graph_cfg = graph
         if edges is None:
@@ -104,6 +109,17 @@ class SpatialModule(PoseModule):
         return {**super().init_kwargs(), "edges": self.edges, "decode": self.decode_cfg}
 
     # --- priors ------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.priors_from_data:
+            datamodule = self.trainer.datamodule
+            if datamodule is None or not hasattr(datamodule, "train_keypoints"):
+                raise ValueError(
+                    "stage.priors_from_data=true needs a PoseDataModule (trainer.fit(module, "
+                    "datamodule=...)) to read the training keypoints from"
+                )
+            # Priors come from the training keypoints after the inputs' geometric normalisation.
+            self.init_priors(*datamodule.train_keypoints())
+
     def init_priors(self, keypoints: np.ndarray, valid: np.ndarray) -> None:
         """Initialise the kernels from training keypoints (N, J, 2) in *input* px.
 
