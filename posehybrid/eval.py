@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
+import lightning.pytorch as pl
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -34,9 +36,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
-from posehybrid.inference import TTA, pick_device, predict_batch, progress_bar, resolve_user_path
+from posehybrid.inference import TTA, pick_device, resolve_user_path
 from posehybrid.provenance import check_against_training, data_config, data_facts
 from posehybrid.utils.cli import user_errors
+from posehybrid.utils.console import setup_console
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("posehybrid.eval")
@@ -49,62 +52,41 @@ def _cli_overrides() -> list[str]:
         return []
 
 
-def evaluate(
-    module: torch.nn.Module, loader: Any, tta: TTA, device: torch.device
-) -> dict[str, torch.Tensor]:
-    """Predict the whole loader: pred/gt (N,J,2) original px, mask (N,J) bool, index (N,)."""
-    out: dict[str, list[torch.Tensor]] = {"pred": [], "gt": [], "mask": [], "index": []}
-    with progress_bar(len(loader)) as progress:
-        task = progress.add_task("eval", total=len(loader))
-        for batch in loader:
-            pred, *_ = predict_batch(module, batch["image"].to(device), batch["inv_affine"], tta)
-            out["pred"].append(pred)
-            out["gt"].append(batch["keypoints_orig"])
-            out["mask"].append(batch["annotated"])
-            out["index"].append(batch["index"])
-            progress.advance(task)
-    return {k: torch.cat(v) for k, v in out.items()}
+def pcp_summary(res: dict[str, torch.Tensor], joint_set: Any) -> dict[str, Any] | None:
+    """Strict PCP of the kept test predictions, as fractions; None where the joint set has no
+    sticks (FLIC: no legs or head)."""
+    from posehybrid.metrics import PCP
 
-
-def compute_metrics(res: dict[str, torch.Tensor], joint_set: Any) -> dict[str, Any]:
-    """PCK summary + curve (+ strict PCP where the joint set has the sticks), as fractions."""
-    from posehybrid.metrics import PCK, PCP
-
-    pck = PCK(joint_set)
-    pck.update(res["pred"], res["gt"], res["mask"])
-    thresholds, pooled, parts = pck.curve()
-    metrics: dict[str, Any] = {**pck.summary(), "skipped_zero_torso": int(pck.skipped)}
     try:
         pcp = PCP(joint_set)
-    except ValueError:  # e.g. FLIC: no legs/head sticks
-        pcp = None
-    if pcp is not None:
-        pcp.update(res["pred"], res["gt"], res["mask"])
-        metrics["pcp"] = pcp.summary()
-    metrics["curve"] = {"thresholds": thresholds, "total": pooled, "parts": parts}
-    return metrics
+    except ValueError:
+        return None
+    pcp.update(res["pred"], res["gt"], res["mask"])
+    return pcp.summary()
 
 
-def markdown_table(res: dict[str, torch.Tensor], joint_set: Any, title: str, pcp: bool) -> str:
-    """Per-part PCK@0.2 and strict PCP in percent, through the score tool's own scoring."""
-    from posehybrid.score import GroundTruth, Protocol, score_arrays
+def markdown_table(metrics: dict[str, Any], joint_set: Any, title: str) -> str:
+    """Per-part PCK@0.2 and strict PCP in percent, from the test metrics (no second scoring);
+    the conventions line is the ``score`` tool's for the same choices."""
+    from posehybrid.score import Protocol
 
-    gt = GroundTruth(joint_set, res["gt"].double().numpy(), res["mask"].numpy(), [])
-    protocol = Protocol(
-        "eval", joint_set.name, "pc", mask="annotated", parts=tuple(joint_set.parts), pcp=pcp
-    )
-    table = score_arrays(res["pred"].double().numpy(), gt, protocol)
+    protocol = Protocol("eval", joint_set.name, "pc", mask="annotated")
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{100.0 * v:.1f}"
 
     def row(values: dict[str, float | None]) -> list[str]:
         header = "| " + " | ".join(values) + " |"
-        cells = "| " + " | ".join("—" if v is None else f"{v:.1f}" for v in values.values())
+        cells = "| " + " | ".join(pct(v) for v in values.values())
         return [header, "|" + "---|" * len(values), cells + " |"]
 
-    lines = [f"# {title}", "", f"Test examples: {table['n']}", "", "## PCK@0.2 (%)", ""]
-    lines += row(table["pck@0.2"])
-    if pcp:
-        lines += ["", "## Strict PCP (%)", "", *row(table["pcp"])]
-    conv = ", ".join(f"{k}: {v}" for k, v in table["conventions"].items())
+    pck = {**metrics["parts@0.2"], "total": metrics["pck@0.2"]}
+    lines = [f"# {title}", "", f"Test examples: {metrics['n']}", "", "## PCK@0.2 (%)", ""]
+    lines += row(pck)
+    if metrics.get("pcp"):
+        lines += ["", "## Strict PCP (%)", "", *row(metrics["pcp"])]
+    choices = ("labels", "normaliser", "compare", "pooling", "mask")
+    conv = ", ".join(f"{k}: {getattr(protocol, k)}" for k in choices)
     return "\n".join([*lines, "", f"Conventions: {conv}.", ""])
 
 
@@ -161,7 +143,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(int(cfg.threads))
     keys = [o.lstrip("+~").split("=", 1)[0] for o in _cli_overrides()]
     data_cfg, train_data, source = data_config(cfg, ckpt, keys)
-    module: PoseModule = load_module(ckpt, joint_set=str(data_cfg.joint_set)).to(device)
+    module: PoseModule = load_module(ckpt, joint_set=str(data_cfg.joint_set))
     with open_dict(cfg):
         cfg.model = OmegaConf.create(module.model_cfg)  # the data config reads ${model.*}
         cfg.data = data_cfg
@@ -176,7 +158,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("test")
     facts = data_facts(datamodule)
     provenance = check_against_training(ckpt, train_data, data_cfg, facts)
-    res = evaluate(module, datamodule.test_dataloader(), tta, device)
+    # Lightning's test loop: the module's test_step (with the TTA) is the one scoring path.
+    # The module comes loaded (safe load, batch norm folded): no ckpt_path to restore.
+    module.test_tta, module.keep_test_outputs = tta, True
+    setup_console()  # Lightning's lines once, through Hydra's handlers, without its adverts
+    trainer = pl.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=[device.index or 0] if device.type == "cuda" else 1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=sys.stderr.isatty(),
+    )
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    res = module.test_outputs
+    if res is None or module.test_summary is None:
+        raise ValueError(f"eval: the test split of data={cfg.data.name} is empty")
 
     js = module.joint_set
     hydra_cfg = HydraConfig.get()
@@ -193,12 +190,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "n": len(res["pred"]),
         "data": {"root": facts["root"], "splits": facts["splits"], "from": source, **provenance},
         "tta": tta.as_dict(),
-        **compute_metrics(res, js),
+        **module.test_summary,
+        "curve": module.test_curve,
     }
+    pcp = pcp_summary(res, js)
+    if pcp is not None:
+        metrics["pcp"] = pcp
     title = f"{cfg.name}: {module.stage_name} on {cfg.data.name} (test)"
     if not tta.is_identity:
         title += f", flip={tta.flip} scales={list(tta.scales)}"
-    atomic_write_text(out_dir / "table.md", markdown_table(res, js, title, "pcp" in metrics))
+    atomic_write_text(out_dir / "table.md", markdown_table(metrics, js, title))
     curve = metrics["curve"]
     plot_pck_curves(
         part_curves(curve["thresholds"], curve["total"], curve["parts"]),

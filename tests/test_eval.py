@@ -25,10 +25,10 @@ from torch import nn
 
 from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.skeleton import LSP
-from posehybrid.eval import compute_metrics, data_config, evaluate
 from posehybrid.inference import TTA, tta_heatmaps, unflip_maps
 from posehybrid.modules.load import load_module
 from posehybrid.modules.spatial import SpatialModule
+from posehybrid.provenance import data_config
 
 REPO = Path(__file__).resolve().parents[1]
 PERM = LSP.flip_permutation
@@ -145,8 +145,13 @@ def test_eval_refuses_flic_data_for_an_lsp_checkpoint(tiny_run: dict) -> None:
     assert "'lsp'" in lines[0] and "'flic'" in lines[0] and "Traceback" not in proc.stderr
 
 
-def test_eval_loop_equals_lightning_test_loop_for_the_spatial_stage(tiny_run: dict) -> None:
-    """The spatial decode path (argmax of s, centroid on e): eval == ``trainer.test``."""
+def test_trainer_test_runs_tta_as_the_predict_path_does(tiny_run: dict) -> None:
+    """The spatial stage through ``trainer.test`` with flip + multi-scale TTA in its test_step:
+    the kept predictions equal ``predict_batch`` (the predict/API path) on the same batches,
+    and the module's PCK equals a PCK of those predictions."""
+    from posehybrid.inference import predict_batch
+    from posehybrid.metrics import PCK
+
     detector = load_module(tiny_run["ckpt"])
     torch.manual_seed(0)
     module = SpatialModule(
@@ -155,15 +160,27 @@ def test_eval_loop_equals_lightning_test_loop_for_the_spatial_stage(tiny_run: di
     data, _, _ = data_config(OmegaConf.create({"data_from_run": "true"}), tiny_run["ckpt"], [])
     datamodule = instantiate(data)
     datamodule.setup("test")
+    tta = TTA(flip=True, scales=(1.0, 0.75))
+    module.test_tta, module.keep_test_outputs = tta, True
     trainer = pl.Trainer(
         accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=False,
     )  # fmt: skip
     trainer.test(module, datamodule=datamodule, verbose=False)
-    ours = compute_metrics(evaluate(module, datamodule.test_dataloader(), TTA(), "cpu"), LSP)
+    kept = module.test_outputs
+    preds, pck = [], PCK(LSP)
+    for batch in datamodule.test_dataloader():
+        pred, *_ = predict_batch(module, batch["image"], batch["inv_affine"], tta)
+        preds.append(pred)
+        pck.update(pred, batch["keypoints_orig"], batch["annotated"])
+    torch.testing.assert_close(kept["pred"], torch.cat(preds))
+    ours = pck.summary()
     for key in ("pck@0.1", "pck@0.2"):
-        assert ours[key] == pytest.approx(module.test_summary[key], abs=1e-6)
-    assert ours["parts@0.2"] == pytest.approx(module.test_summary["parts@0.2"], abs=1e-6)
+        assert ours[key] == pytest.approx(module.test_summary[key], abs=1e-9)
+    # and the TTA changed something: the plain test loop predicts otherwise
+    module.test_tta = TTA()
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    assert not torch.allclose(module.test_outputs["pred"], kept["pred"])
 
 
 def test_predict_then_score_reproduces_the_test_metrics(tiny_run: dict, tmp_path: Path) -> None:

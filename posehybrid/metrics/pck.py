@@ -157,7 +157,8 @@ class PCK(CountMetric):
         self.skipped += (~ok).sum()
 
     def compute(self) -> dict:
-        """``correct`` (T, J) and ``total`` (J,) counts, ``curve`` (T,) pooled; per α: ``pck@α``
+        """``correct`` (T, J) and ``total`` (J,) counts, ``skipped`` () samples with an undefined
+        normaliser, ``curve`` (T,) pooled; per α: ``pck@α``
         pooled (), ``joints@α`` / ``parts@α`` dicts.
 
         Values are float64 tensors; NaN where nothing was counted.
@@ -165,7 +166,7 @@ class PCK(CountMetric):
         correct, total = self.correct.double(), self.total.double()
         pooled = correct.sum(dim=1) / total.sum()  # (T,)
         per_joint = correct / total  # (T, J), NaN for never-counted joints
-        out: dict = {"correct": correct, "total": total, "curve": pooled}
+        out: dict = {"correct": correct, "total": total, "skipped": self.skipped, "curve": pooled}
         for i, alpha in enumerate(self.alphas):
             key = alpha_key(alpha)
             out[f"pck@{key}"] = pooled[i]

@@ -14,6 +14,7 @@ from torch import nn
 from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.skeleton import JointSet, get_joint_set
 from posehybrid.metrics.pck import PCK
+from posehybrid.modules.tta import NO_TTA, TTA, tta_heatmaps
 
 
 def to_original(coords: torch.Tensor, inv_affine: torch.Tensor) -> torch.Tensor:
@@ -62,6 +63,12 @@ class PoseModule(pl.LightningModule):
         self.test_pck = PCK(self.joint_set, **kwargs)
         self.test_summary: dict[str, Any] | None = None
         self.test_curve: dict[str, Any] | None = None
+        # Evaluation options (posehybrid.eval sets them before trainer.test): test-time
+        # augmentation, and whether to keep the per-sample predictions for tables and figures.
+        self.test_tta: TTA = NO_TTA
+        self.keep_test_outputs = False
+        self.test_outputs: dict[str, torch.Tensor] | None = None
+        self._test_parts: list[dict[str, torch.Tensor]] = []
 
     # --- what subclasses provide -------------------------------------------------------------
     def heatmaps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -114,8 +121,23 @@ class PoseModule(pl.LightningModule):
         maps = self._eval_step(batch, self.val_pck, "val")
         self.log("val/loss", self.loss(maps, batch), on_epoch=True, on_step=False)
 
+    def on_test_epoch_start(self) -> None:
+        self._test_parts = []
+
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, self.test_pck, "test")
+        """PCK of one test batch, with ``test_tta`` (identity: exactly the validation path);
+        with ``keep_test_outputs`` the batch's predictions are kept for ``test_outputs``."""
+        if self.test_tta.is_identity:
+            maps = self.batch_heatmaps(batch, "test")
+        else:
+            maps = tta_heatmaps(self, batch["image"], self.test_tta)
+        coords, _ = self.decode(maps)
+        pred = to_original(coords, batch["inv_affine"])
+        self.test_pck.update(pred, batch["keypoints_orig"], batch["annotated"])
+        if self.keep_test_outputs:
+            kept = {"pred": pred, "gt": batch["keypoints_orig"], "mask": batch["annotated"],
+                    "index": batch["index"]}  # fmt: skip
+            self._test_parts.append({k: v.detach().cpu() for k, v in kept.items()})
 
     def _log_summary(self, prefix: str, summary: dict[str, Any]) -> None:
         def num(v: float | None) -> float:
@@ -135,7 +157,13 @@ class PoseModule(pl.LightningModule):
         self.val_pck.reset()
 
     def on_test_epoch_end(self) -> None:
-        self.test_summary = self.test_pck.summary()
+        if self.keep_test_outputs and self._test_parts:
+            # pred/gt (N,J,2) original px, mask (N,J) bool, index (N,) into the test split
+            self.test_outputs = {
+                k: torch.cat([part[k] for part in self._test_parts]) for k in self._test_parts[0]
+            }
+        skipped = int(self.test_pck.compute()["skipped"])  # synced over processes
+        self.test_summary = {**self.test_pck.summary(), "skipped_zero_torso": skipped}
         thresholds, pooled, parts = self.test_pck.curve()
         self.test_curve = {"thresholds": thresholds, "total": pooled, "parts": parts}
         self._log_summary("test", self.test_summary)
