@@ -160,7 +160,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     provenance = check_against_training(ckpt, train_data, data_cfg, facts)
     # Lightning's test loop: the module's test_step (with the TTA) is the one scoring path.
     # The module comes loaded (safe load, batch norm folded): no ckpt_path to restore.
-    module.test_tta, module.keep_test_outputs = tta, True
+    module.tta, module.keep_test_outputs = tta, True
     setup_console()  # Lightning's lines once, through Hydra's handlers, without its adverts
     trainer = pl.Trainer(
         accelerator="gpu" if device.type == "cuda" else "cpu",

@@ -3,8 +3,9 @@
 
 Predicts keypoints on any images (JPEG/PNG, gray, RGBA, 16 bit; any size): each is letterboxed
 to the model input with the evaluation geometry (or cropped around ``torso_box`` like FLIC
-training), run in batches, and mapped back to original pixels (the Python API's
-:class:`posehybrid.api.Predictor` does the work). Per image, into the output folder (default
+training) by :class:`posehybrid.data.image_files.ImageFiles`, predicted in batches by
+``trainer.predict`` (the module's ``predict_step``, with its TTA: the same path as the Python
+API's :class:`posehybrid.api.Predictor`), and mapped back to original pixels. Per image, into the output folder (default
 ``outputs/<experiment>/predict/<timestamp>``, the checkpoint's experiment, like eval/export):
 
 * ``<stem>.json``: ``{"image", "width", "height", "joint_set", "stage",
@@ -36,7 +37,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
-from posehybrid.inference import TTA, chunks, pick_device, progress_bar, resolve_user_path
+from posehybrid.inference import TTA, pick_device, resolve_user_path
 from posehybrid.utils.cli import user_errors
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -104,27 +105,31 @@ def prediction_json(
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Predict every input image; returns the summary (``failed`` names unreadable files)."""
-    from posehybrid.api import Predictor
+    """Predict every input image with ``trainer.predict``; returns the summary (``failed``
+    names unreadable files)."""
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader
+
+    from posehybrid.callbacks.prediction_writer import PredictionFiles
     from posehybrid.data.draw import save_image
-    from posehybrid.data.images import read_image
-    from posehybrid.data.records import DataError
+    from posehybrid.data.image_files import ImageFiles
     from posehybrid.modules.load import load_module
     from posehybrid.plots import skeleton_overlay
-    from posehybrid.utils.io import atomic_write_json
+    from posehybrid.utils.console import setup_console
 
     for key in ("ckpt", "input"):
         if not cfg.get(key):
             raise ValueError(f"{key}=PATH is required")
     tta = TTA.from_cfg(cfg.flip_test, cfg.scales)
-    box = parse_box(cfg.get("torso_box"))
+    box = parse_box(cfg.torso_box)
     batch_size = int(cfg.batch_size)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     files = list_inputs(resolve_user_path(cfg.input))
     module = load_module(resolve_user_path(cfg.ckpt))
-    predictor = Predictor(module, pick_device(cfg.device), tta, batch_size, cfg.box_scale)
-    if cfg.get("output"):
+    module.tta = tta
+    device = pick_device(cfg.device)
+    if cfg.output:
         out_dir = resolve_user_path(cfg.output)
         print(f"predict: writing to {out_dir}", file=sys.stderr)
     else:
@@ -132,41 +137,31 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     if module.joint_set.name == "flic" and box is None:
         log.warning("a FLIC model was trained on torso-box crops; pass torso_box=[x1,y1,x2,y2]")
-    stems = output_stems(files)
-    failed: list[str] = []
-    written = 0
-    with progress_bar(len(files)) as progress:
-        task = progress.add_task("predict", total=len(files))
-        for group in chunks(files, batch_size):
-            loaded = []
-            for path in group:
-                try:
-                    image = read_image(path)
-                except DataError as err:
-                    failed.append(path.name)
-                    progress.console.print(
-                        f"predict: skipped {path.name}: {err}",
-                        markup=False,
-                        highlight=False,
-                        soft_wrap=True,
-                    )
-                    progress.advance(task)
-                    continue
-                loaded.append((path, image))
-            if not loaded:
-                continue
-            kps, conf, raw = predictor.predict_arrays([image for _, image in loaded], box)
-            for k, (path, image) in enumerate(loaded):
-                h, w = image.shape[:2]
-                stem = stems[path]
-                record = prediction_json(path.name, (w, h), kps[k], conf[k], raw[k], module)
-                atomic_write_json(out_dir / f"{stem}.json", record)
-                if cfg.overlay:
-                    overlay = skeleton_overlay(image, kps[k], module.joint_set,
-                                               int(cfg.overlay_min_side))  # fmt: skip
-                    save_image(out_dir / f"{stem}_overlay.png", overlay)
-                written += 1
-                progress.advance(task)
+
+    def record(name: str, size: tuple[int, int], kps: Any, conf: Any, raw: Any) -> dict:
+        return prediction_json(name, size, kps, conf, raw, module)
+
+    def overlay(path: Path, image: Any, kps: Any) -> None:
+        drawn = skeleton_overlay(image, kps, module.joint_set, int(cfg.overlay_min_side))
+        save_image(path, drawn)
+
+    writer = PredictionFiles(
+        out_dir, files, output_stems(files), record, overlay if cfg.overlay else None
+    )
+    dataset = ImageFiles(files, module.codec.input_size, module.joint_set, box, cfg.box_scale)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=0)
+    setup_console()
+    trainer = pl.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=[device.index or 0] if device.type == "cuda" else 1,
+        logger=False,
+        callbacks=[writer],
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=sys.stderr.isatty(),
+    )
+    trainer.predict(module, dataloaders=loader, return_predictions=False)
+    failed, written = writer.failed, writer.written
     return {
         "output_dir": str(out_dir),
         "images": written,

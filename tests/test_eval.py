@@ -161,7 +161,7 @@ def test_trainer_test_runs_tta_as_the_predict_path_does(tiny_run: dict) -> None:
     datamodule = instantiate(data)
     datamodule.setup("test")
     tta = TTA(flip=True, scales=(1.0, 0.75))
-    module.test_tta, module.keep_test_outputs = tta, True
+    module.tta, module.keep_test_outputs = tta, True
     trainer = pl.Trainer(
         accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=False,
@@ -178,7 +178,7 @@ def test_trainer_test_runs_tta_as_the_predict_path_does(tiny_run: dict) -> None:
     for key in ("pck@0.1", "pck@0.2"):
         assert ours[key] == pytest.approx(module.test_summary[key], abs=1e-9)
     # and the TTA changed something: the plain test loop predicts otherwise
-    module.test_tta = TTA()
+    module.tta = TTA()
     trainer.test(module, datamodule=datamodule, verbose=False)
     assert not torch.allclose(module.test_outputs["pred"], kept["pred"])
 

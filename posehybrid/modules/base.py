@@ -14,6 +14,7 @@ from torch import nn
 from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.skeleton import JointSet, get_joint_set
 from posehybrid.metrics.pck import PCK
+from posehybrid.modules.confidence import confidence
 from posehybrid.modules.tta import NO_TTA, TTA, tta_heatmaps
 
 
@@ -63,9 +64,9 @@ class PoseModule(pl.LightningModule):
         self.test_pck = PCK(self.joint_set, **kwargs)
         self.test_summary: dict[str, Any] | None = None
         self.test_curve: dict[str, Any] | None = None
-        # Evaluation options (posehybrid.eval sets them before trainer.test): test-time
-        # augmentation, and whether to keep the per-sample predictions for tables and figures.
-        self.test_tta: TTA = NO_TTA
+        # Test-time options (eval and predict set them before trainer.test/predict): the
+        # augmentation, and whether to keep the per-sample test predictions for figures.
+        self.tta: TTA = NO_TTA
         self.keep_test_outputs = False
         self.test_outputs: dict[str, torch.Tensor] | None = None
         self._test_parts: list[dict[str, torch.Tensor]] = []
@@ -88,11 +89,22 @@ class PoseModule(pl.LightningModule):
         return self.codec.decode(maps["detector"])
 
     def predict_keypoints(
-        self, image: torch.Tensor, inv_affine: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B,3,H,W) images + (B,2,3) inverse affines -> keypoints (B,J,2) in original px, scores."""
-        coords, scores = self.decode(self.heatmaps(image))
-        return to_original(coords, inv_affine), scores
+        self, image: torch.Tensor, inv_affine: torch.Tensor, tta: TTA | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The inference path (``predict``, the Python API): (B,3,H,W) images + (B,2,3) inverse
+        affines -> keypoints (B,J,2) in original px, raw scores (B,J) (the decoded map's value
+        at the peak: log-space for the spatial stages) and :func:`confidence` (B,J), with
+        ``tta`` (default: the module's ``tta``)."""
+        maps = tta_heatmaps(self, image, self.tta if tta is None else tta)
+        coords, scores = self.decode(maps)
+        return to_original(coords, inv_affine.to(coords)), scores, confidence(self, maps)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        """A batch of :class:`posehybrid.data.image_files.ImageFiles` -> keypoints (B,J,2)
+        original px, raw_score and confidence (B,J), and the batch's ``index`` and ``ok``."""
+        kps, raw, conf = self.predict_keypoints(batch["image"], batch["inv_affine"])
+        return {"keypoints": kps, "raw_score": raw, "confidence": conf, "index": batch["index"],
+                "ok": batch["ok"]}  # fmt: skip
 
     def loss(self, maps: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The stage's training loss on the output of :meth:`heatmaps`."""
@@ -125,12 +137,12 @@ class PoseModule(pl.LightningModule):
         self._test_parts = []
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        """PCK of one test batch, with ``test_tta`` (identity: exactly the validation path);
+        """PCK of one test batch, with ``tta`` (identity: exactly the validation path);
         with ``keep_test_outputs`` the batch's predictions are kept for ``test_outputs``."""
-        if self.test_tta.is_identity:
+        if self.tta.is_identity:
             maps = self.batch_heatmaps(batch, "test")
         else:
-            maps = tta_heatmaps(self, batch["image"], self.test_tta)
+            maps = tta_heatmaps(self, batch["image"], self.tta)
         coords, _ = self.decode(maps)
         pred = to_original(coords, batch["inv_affine"])
         self.test_pck.update(pred, batch["keypoints_orig"], batch["annotated"])
