@@ -212,20 +212,25 @@ def check_same_data(rows: list[tuple[str, dict[str, Any]]]) -> None:
         )
 
 
-def control_steps(rows: list[dict[str, Any]], detector: dict[str, Any]) -> int:
-    """The equal-time control's length: the spatial and joint stages' minutes over the
-    detector stage's own seconds per optimiser step (validation included on both sides)."""
-    extra_seconds = sum(60.0 * r["minutes"] for r in rows if r["stage"] in ("spatial", "joint"))
+def control_steps(later: list[dict[str, Any]], detector: dict[str, Any]) -> int:
+    """The equal-time control's length: the minutes of the stages after the detector
+    (``later``: the spatial and joint runs' metrics) over the detector stage's own seconds per
+    optimiser step (validation included on both sides)."""
+    extra_seconds = sum(60.0 * float(m["minutes"]) for m in later)
     return max(1, math.ceil(extra_seconds / max(float(detector["step_seconds"]), 1e-3)))
 
 
 def _run_control(
-    cfg: DictConfig, detector_ckpt: str, rows: list[dict[str, Any]], detector: dict[str, Any]
+    cfg: DictConfig,
+    detector_ckpt: str,
+    rows: list[dict[str, Any]],
+    detector: dict[str, Any],
+    later: list[dict[str, Any]],
 ) -> None:
     """Train the detector on, with its own recipe (optimiser, learning rate, a fresh cosine
     schedule), for as long as the spatial and joint stages took together: the equal-time
     control."""
-    steps = control_steps(rows, detector)
+    steps = control_steps(later, detector)
     log.info("control: the detector trained on for %d more steps", steps)
     train_upstream(
         cfg,
@@ -242,8 +247,9 @@ def _run_control(
 
 
 def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] | None:
-    """After the joint stage: write ``ablation.json``/``ablation.md`` and print the table."""
-    if cfg.stage.name != "joint":
+    """After the pipeline's last stage (``stage.writes_ablation``): write ``ablation.json`` /
+    ``ablation.md`` and print the table."""
+    if not cfg.stage.writes_ablation:
         return None
     spatial_run = run_dir_of(cfg.stage.init.spatial)
     spatial = read_metrics(spatial_run)
@@ -261,7 +267,7 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
         rows.append(row("part_detector", detector))
     rows += [row("spatial", spatial), row("joint", metrics)]
     if cfg.ablation.control and detector is not None:
-        _run_control(cfg, detector_ckpt, rows, detector)
+        _run_control(cfg, detector_ckpt, rows, detector, [spatial, metrics])
     table = {"experiment": cfg.name, "stages": rows}
     experiment_dir = Path(cfg.paths.experiment_dir)
     atomic_write_json(experiment_dir / "ablation.json", table)
