@@ -60,7 +60,7 @@ def tiny_checkpoint(
     return path
 
 
-def _cfg(ckpt: Path, output: Path, **kw) -> OmegaConf:
+def export_cfg(ckpt: Path, output: Path, **kw) -> OmegaConf:
     """conf/export.yaml's own values (not its Hydra parts), with ``ckpt``, ``output`` and ``kw``."""
     conf = OmegaConf.load(REPO / "conf" / "export.yaml")
     base = {k: v for k, v in conf.items() if k not in ("defaults", "hydra", "name")}
@@ -73,7 +73,7 @@ def test_export_equals_pytorch(tmp_path: Path, stage: str) -> None:
 
     ckpt = tiny_checkpoint(tmp_path / f"{stage}.ckpt", stage)
     out = tmp_path / "export"
-    info = export_run(_cfg(ckpt, out))
+    info = export_run(export_cfg(ckpt, out))
     assert {p.name for p in out.iterdir()} == {"model.ts", "model.onnx", "export.json"}
     meta = json.loads((out / "export.json").read_text())
     assert meta["input_size"] == [64, 64] and meta["stride"] == [4.0, 4.0]
@@ -134,7 +134,7 @@ def test_load_module_folds_batch_norm_unless_asked_not_to(tmp_path: Path) -> Non
 def test_export_without_folding_keeps_the_norm_layers(tmp_path: Path) -> None:
     ckpt = tiny_checkpoint(tmp_path / "pd.ckpt", "part_detector")
     out = tmp_path / "export"
-    export_run(_cfg(ckpt, out, format="torchscript", fold_bn=False))
+    export_run(export_cfg(ckpt, out, format="torchscript", fold_bn=False))
     meta = json.loads((out / "export.json").read_text())
     assert meta["batch_norm"] == {"folded": 0, "kept": 14}
     assert "bn_folded_max_abs" not in meta["verification"]
@@ -144,11 +144,11 @@ def test_export_without_folding_keeps_the_norm_layers(tmp_path: Path) -> None:
 def test_export_rejects_bad_options(tmp_path: Path) -> None:
     ckpt = tiny_checkpoint(tmp_path / "pd.ckpt", "part_detector")
     with pytest.raises(ValueError, match="format"):
-        export_run(_cfg(ckpt, tmp_path / "o", format="tflite"))
+        export_run(export_cfg(ckpt, tmp_path / "o", format="tflite"))
     with pytest.raises(ValueError, match="rfft"):
-        export_run(_cfg(ckpt, tmp_path / "o", format="onnx", spatial_method="fft"))
+        export_run(export_cfg(ckpt, tmp_path / "o", format="onnx", spatial_method="fft"))
     with pytest.raises(ValueError, match="opset"):
-        export_run(_cfg(ckpt, tmp_path / "o", opset=13))
+        export_run(export_cfg(ckpt, tmp_path / "o", opset=13))
 
 
 def test_export_cli_bad_checkpoint_exits_2(

@@ -28,17 +28,14 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What a user has after ``make train`` and ``make export``: outputs/<exp>/joint/<ts>/
     with a checkpoint, and exported/ with model.onnx + export.json."""
     pytest.importorskip("onnxruntime")
-    from omegaconf import OmegaConf
-
     from posehybrid.export import run as export_run
+    from tests.test_export import export_cfg
 
     root = tmp_path_factory.mktemp("readme")
     ckpt = tiny_checkpoint(
         root / "outputs/default/joint/2026-01-01_00-00-00_0/checkpoints/best.ckpt"
     )
-    export_run(OmegaConf.create({"ckpt": str(ckpt), "output": str(root / "exported"),
-                                 "format": "onnx", "opset": 17, "spatial_method": "direct",
-                                 "tolerance": 1e-4, "keypoint_tolerance": 1e-3}))  # fmt: skip
+    export_run(export_cfg(ckpt, root / "exported", format="onnx"))
     return root
 
 
