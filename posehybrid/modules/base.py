@@ -137,14 +137,10 @@ class PoseModule(pl.LightningModule):
         self._test_parts = []
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        """PCK of one test batch, with ``tta`` (identity: exactly the validation path);
+        """PCK of one test batch through :meth:`predict_keypoints`, with ``tta`` (identity:
+        the validation path's maps and decode);
         with ``keep_test_outputs`` the batch's predictions are kept for ``test_outputs``."""
-        if self.tta.is_identity:
-            maps = self.batch_heatmaps(batch, "test")
-        else:
-            maps = tta_heatmaps(self, batch["image"], self.tta)
-        coords, _ = self.decode(maps)
-        pred = to_original(coords, batch["inv_affine"])
+        pred, _, _ = self.predict_keypoints(batch["image"], batch["inv_affine"])
         self.test_pck.update(pred, batch["keypoints_orig"], batch["annotated"])
         if self.keep_test_outputs:
             kept = {"pred": pred, "gt": batch["keypoints_orig"], "mask": batch["annotated"],
