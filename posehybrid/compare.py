@@ -28,15 +28,13 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from posehybrid.provenance import read_data_record
+from posehybrid.utils.overrides import BOOKKEEPING_PREFIXES
 
 STAGE_ORDER = {"part_detector": 0, "spatial": 1, "joint": 2}
 MAIN_PARTS = ("wrist", "elbow", "knee", "ankle")
-# Never a difference worth a column: names the row already, machine paths, bookkeeping, and
-# settings of how fast (not what) a run computes.
-IGNORED_PREFIXES = (
-    "stage.init.", "paths.", "hydra.", "logger", "callbacks", "ckpt_path", "resume", "threads",
-    "auto_upstream", "device", "data.num_workers", "data.cache_images",
-)  # fmt: skip
+# Never a difference worth a column: bookkeeping, and settings of how fast (not what) a run
+# computes.
+IGNORED_PREFIXES = (*BOOKKEEPING_PREFIXES, "device", "data.num_workers", "data.cache_images")
 # name/stage/data have their own columns (data from metrics.json: an eval run's composed data
 # group is a placeholder); ckpt is a full path, named by the row's folder already.
 IGNORED_KEYS = {"name", "stage", "data", "ckpt", "data_from_run", "examples"}

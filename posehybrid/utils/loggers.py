@@ -14,26 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from posehybrid.utils.overrides import BOOKKEEPING_PREFIXES
+
 if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger
 
 log = logging.getLogger(__name__)
 
-# Task overrides that never go into a run name: they name the run already (name, stage), are
-# machine-specific (paths), or are bookkeeping (hydra, logger, resume...).
-_NAME_SKIP_PREFIXES = (
-    "stage.init.",
-    "paths.",
-    "hydra.",
-    "logger",
-    "callbacks",
-    "hparams_search",
-    "experiment",
-    "resume",
-    "ckpt_path",
-    "auto_upstream",
-    "threads",
-)
+# Task overrides that never go into a run name: bookkeeping, and the groups that name the run
+# already (name, stage, experiment, hparams_search).
+_NAME_SKIP_PREFIXES = (*BOOKKEEPING_PREFIXES, "hparams_search", "experiment")
 _NAME_SKIP_KEYS = {"name", "stage"}
 MAX_SUFFIX = 60
 

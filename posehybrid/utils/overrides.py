@@ -22,6 +22,13 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+# Override keys that are bookkeeping, not what a run computes: machine paths, upstream
+# checkpoint paths, logging, callbacks, resumption, thread counts. Run names
+# (utils/loggers.short_overrides) and compare's difference columns both leave them out.
+BOOKKEEPING_PREFIXES: tuple[str, ...] = (
+    "stage.init.", "paths.", "hydra.", "logger", "callbacks", "resume", "ckpt_path",
+    "auto_upstream", "threads",
+)  # fmt: skip
 # Hydra flags that take a value (the next argument), and flags after which the command is not
 # a normal run of this config (another config, help, shell completion): no check then.
 _VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i"}
