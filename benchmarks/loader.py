@@ -42,7 +42,7 @@ def run(settings: Settings) -> dict[str, dict[str, Any]]:
         overrides += ["data.n_images=48", "data.batch_size=4"]
     cfg = compose_cfg(overrides, settings)
     load_start = load_avg()
-    dm = instantiate(cfg.data)
+    dm = instantiate(cfg.data, codec=instantiate(cfg.model.codec))
     dm.prepare_data()  # generates the synthetic set once (cached under data_dir)
     dm.setup("fit")
     loader = dm.train_dataloader()

@@ -84,7 +84,7 @@ def datamodule(run: Path, **overrides: Any):
         cfg.paths.root_dir = str(REPO)  # the default resolves through Hydra's runtime cwd
     for key, value in overrides.items():
         OmegaConf.update(cfg, f"data.{key}", value)
-    dm = instantiate(cfg.data)
+    dm = instantiate(cfg.data, codec=instantiate(cfg.model.codec))
     dm.prepare_data()
     dm.setup()
     return dm

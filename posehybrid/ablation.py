@@ -32,12 +32,12 @@ def row(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def mean_pose_row(data_cfg: DictConfig) -> dict[str, Any]:
+def mean_pose_row(data_cfg: DictConfig, codec: Any) -> dict[str, Any]:
     """The ``mean pose`` row: the mean of the training keypoints in the network's input
-    geometry, mapped back through each test sample's inverse affine. Costs seconds (no image
-    is decoded)."""
+    geometry (``codec``: the model's ``HeatmapCodec``), mapped back through each test sample's
+    inverse affine. Costs seconds (no image is decoded)."""
     started = time.time()
-    datamodule = instantiate(data_cfg)
+    datamodule = instantiate(data_cfg, codec=codec)
     datamodule.prepare_data()
     keypoints, valid = datamodule.train_keypoints()
     summary = mean_pose_summary(

@@ -145,15 +145,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     data_cfg, train_data, source = data_config(cfg, ckpt, keys)
     module: PoseModule = load_module(ckpt, joint_set=str(data_cfg.joint_set))
     with open_dict(cfg):
-        cfg.model = OmegaConf.create(module.model_cfg)  # the data config reads ${model.*}
+        cfg.model = OmegaConf.create(module.model_cfg)  # recorded: the model actually used
         cfg.data = data_cfg
     log.info("eval: %s stage from %s on data from %s", module.stage_name, ckpt, source)
-    datamodule = instantiate(cfg.data)
-    if datamodule.codec.input_size != module.codec.input_size:
-        raise ValueError(
-            f"data input_size {datamodule.codec.input_size} != the checkpoint's "
-            f"{module.codec.input_size}; leave data.input_size to the checkpoint"
-        )
+    datamodule = instantiate(cfg.data, codec=module.codec)  # sizes are the checkpoint's
     datamodule.prepare_data()
     datamodule.setup("test")
     facts = data_facts(datamodule)

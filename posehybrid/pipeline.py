@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from posehybrid.ablation import ablation_markdown, mean_pose_row, row
@@ -262,7 +263,7 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
     detector = read_metrics(run_dir_of(detector_ckpt)) if detector_ckpt else None
     scored = [("spatial", spatial), ("joint", metrics)]
     check_same_data([("part_detector", detector), *scored] if detector is not None else scored)
-    rows = [mean_pose_row(cfg.data)]
+    rows = [mean_pose_row(cfg.data, instantiate(cfg.model.codec))]
     if detector is not None:
         rows.append(row("part_detector", detector))
     rows += [row("spatial", spatial), row("joint", metrics)]

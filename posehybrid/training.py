@@ -186,11 +186,11 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         with open_dict(cfg):
             cfg.data.augment.enabled = False
         log.info("stage.cache_heatmaps=true: training augmentation turned off")
-    datamodule = instantiate(cfg.data)
+    module = build_module(cfg)
+    datamodule = instantiate(cfg.data, codec=module.codec)  # one codec: the model's
     datamodule.prepare_data()
     datamodule.setup("fit")
     plan_schedule(cfg, len(datamodule.datasets["train"]))
-    module = build_module(cfg)
 
     clock = StageClock(started)  # the earlier parts' time rides along in the checkpoints
     identity = data_identity(cfg.data)

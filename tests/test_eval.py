@@ -158,7 +158,7 @@ def test_trainer_test_runs_tta_as_the_predict_path_does(tiny_run: dict) -> None:
         joint_set="lsp", model_cfg=detector.model_cfg, init={"part_detector": str(tiny_run["ckpt"])}
     ).eval()
     data, _, _ = data_config(OmegaConf.create({"data_from_run": "true"}), tiny_run["ckpt"], [])
-    datamodule = instantiate(data)
+    datamodule = instantiate(data, codec=module.codec)
     datamodule.setup("test")
     tta = TTA(flip=True, scales=(1.0, 0.75))
     module.tta, module.keep_test_outputs = tta, True

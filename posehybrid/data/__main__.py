@@ -63,7 +63,7 @@ def write_grid(dm: Any, n: int, path: Path, split: str = "train", seed: int = 0)
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Build the DataModule from ``cfg.data``, summarise it, and optionally draw samples."""
-    dm = hydra.utils.instantiate(cfg.data)
+    dm = hydra.utils.instantiate(cfg.data, codec=hydra.utils.instantiate(cfg.model.codec))
     dm.prepare_data()
     summary = dm.summary()
     if int(cfg.show or 0) > 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,9 @@ class PoseDataModule(L.LightningDataModule):
         root: dataset folder (for ``lsp_full``: the parent of ``lsp/`` and ``lspet/``).
         source: a ``RecordSource`` (Hydra instantiates it from ``_target_``).
         joint_set: joint-set name (``skeleton.get_joint_set``) or a ``JointSet``.
-        input_size: (W, H) network input; heatmap_size: (w, h); sigma: target std (output px).
+        codec: the model's ``HeatmapCodec`` (input size, heat-map size, target sigma), the
+            same object the stage module decodes with; None for a DataModule that only lists its
+            records (``records``, ``summary``; provenance checks).
         batch_size: per device. num_workers: loader workers per loader.
         val_fraction: share of the training records held out for validation, or
         val_size: an exact count (overrides ``val_fraction`` when not None).
@@ -78,9 +80,7 @@ class PoseDataModule(L.LightningDataModule):
         root: str | os.PathLike,
         source: RecordSource,
         joint_set: str | JointSet = "lsp",
-        input_size: Sequence[int] = (128, 128),
-        heatmap_size: Sequence[int] = (32, 32),
-        sigma: float = 1.0,
+        codec: HeatmapCodec | None = None,
         batch_size: int = 32,
         num_workers: int = 1,
         val_fraction: float = 0.1,
@@ -105,7 +105,7 @@ class PoseDataModule(L.LightningDataModule):
                 f"data.num_joints={num_joints} but joint set {self.joint_set.name!r} has "
                 f"{len(self.joint_set)} joints"
             )
-        self.codec = HeatmapCodec(input_size, heatmap_size, sigma)
+        self._codec = codec
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.val_fraction = float(val_fraction)
@@ -124,6 +124,15 @@ class PoseDataModule(L.LightningDataModule):
     @property
     def num_joints(self) -> int:
         return len(self.joint_set)
+
+    @property
+    def codec(self) -> HeatmapCodec:
+        if self._codec is None:
+            raise ValueError(
+                f"data={self.name}: built without a codec (records only); pass the model's "
+                "codec: instantiate(cfg.data, codec=module.codec)"
+            )
+        return self._codec
 
     @property
     def input_size(self) -> tuple[int, int]:

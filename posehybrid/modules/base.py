@@ -52,11 +52,7 @@ class PoseModule(pl.LightningModule):
         super().__init__()
         self.joint_set: JointSet = get_joint_set(joint_set)
         self.model_cfg = model_cfg
-        self.codec = HeatmapCodec(
-            input_size=tuple(model_cfg["input_size"]),
-            heatmap_size=tuple(model_cfg["heatmap_size"]),
-            sigma=float(model_cfg["sigma"]),
-        )
+        self.codec: HeatmapCodec = instantiate(model_cfg["codec"])  # the one codec node
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         kwargs = {} if pck_thresholds is None else {"thresholds": pck_thresholds}

@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from posehybrid.data.datamodule import PoseDataModule
+from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.records import DataError
 from posehybrid.data.skeleton import FLIC
 from posehybrid.data.sources import FLICSource, LSPetSource, LSPSource
@@ -36,8 +37,7 @@ def _dm(root: Path, source, **kw) -> PoseDataModule:
         root=root,
         source=source,
         joint_set="lsp",
-        input_size=(64, 64),
-        heatmap_size=(16, 16),
+        codec=HeatmapCodec((64, 64), (16, 16)),
         batch_size=4,
         num_workers=0,
     )
@@ -164,7 +164,7 @@ def test_data_configs_instantiate(name: str, tmp_path: Path) -> None:
     overrides = [f"data={name}", f"paths.root_dir={tmp_path}", f"paths.data_dir={tmp_path}/d"]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("data_cli", overrides=overrides)
-    dm = instantiate(cfg.data)  # lazy: reads nothing yet
+    dm = instantiate(cfg.data, codec=instantiate(cfg.model.codec))  # lazy: reads nothing yet
     assert isinstance(dm, PoseDataModule) and dm.name == name
     assert dm.num_joints == cfg.data.num_joints == len(dm.joint_set)
     assert dm.codec.input_size == tuple(cfg.model.input_size)

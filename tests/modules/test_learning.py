@@ -110,7 +110,7 @@ def trained_detector(tmp_path_factory: pytest.TempPathFactory) -> TrainedDetecto
         cfg = compose("train", overrides=overrides)
         spatial_cfg = compose("train", overrides=[*overrides, "stage=spatial"])
     pl.seed_everything(0, workers=True)
-    dm = instantiate(cfg.data)
+    dm = instantiate(cfg.data, codec=instantiate(cfg.model.codec))
     dm.prepare_data()
     dm.setup("fit")
     assert len(dm.datasets["train"]) == 16

@@ -39,6 +39,7 @@ import pytest
 import torch
 
 from posehybrid.data.datamodule import LSPSource, PoseDataModule
+from posehybrid.data.heatmaps import HeatmapCodec
 from tests.data.formats import lsp_joints, write_lsp
 from tests.reliability.conftest import TINY, paths, run_train_inprocess
 
@@ -85,7 +86,7 @@ def test_keypoint_far_outside_the_image(tmp_path: Path) -> None:
     joints[2, [3, 5], :] = 0  # and marked visible
     root = write_lsp(tmp_path / "lsp", joints, image_size=(64, 64))
     dm = PoseDataModule(
-        name="far", root=root, source=LSPSource(), input_size=(64, 64), heatmap_size=(16, 16),
+        name="far", root=root, source=LSPSource(), codec=HeatmapCodec((64, 64), (16, 16)),
         batch_size=2, num_workers=0, val_size=0,
     )  # fmt: skip
     for split, train in (("train", True), ("test", False)):

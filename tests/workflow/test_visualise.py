@@ -27,7 +27,7 @@ def spatial_setup(tiny_pipeline: TinyPipeline):
     """The tiny pipeline's spatial module and a datamodule built from the run's own config."""
     run = tiny_pipeline.run("spatial")
     cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
-    dm = instantiate(cfg.data)
+    dm = instantiate(cfg.data, codec=instantiate(cfg.model.codec))
     dm.setup("fit")
     return load_module(run / "checkpoints" / "best.ckpt"), dm
 
