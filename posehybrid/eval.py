@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
-import lightning.pytorch as pl
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -36,7 +34,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
-from posehybrid.inference import TTA, pick_device, resolve_user_path
+from posehybrid.inference import TTA, inference_trainer, pick_device, resolve_user_path
 from posehybrid.provenance import check_against_training, data_config, data_facts
 from posehybrid.utils.cli import user_errors
 from posehybrid.utils.console import setup_console
@@ -157,14 +155,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     # The module comes loaded (safe load, batch norm folded): no ckpt_path to restore.
     module.tta, module.keep_test_outputs = tta, True
     setup_console()  # Lightning's lines once, through Hydra's handlers, without its adverts
-    trainer = pl.Trainer(
-        accelerator="gpu" if device.type == "cuda" else "cpu",
-        devices=[device.index or 0] if device.type == "cuda" else 1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=sys.stderr.isatty(),
-    )
+    trainer = inference_trainer(device)
     trainer.test(module, datamodule=datamodule, verbose=False)
     res = module.test_outputs
     if res is None or module.test_summary is None:

@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+import lightning.pytorch as pl
 import torch
 
 from posehybrid.data.image_files import letterbox, to_batch
@@ -39,6 +41,22 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Consecutive slices of at most ``size`` items."""
     for i in range(0, len(items), max(1, int(size))):
         yield items[i : i + size]
+
+
+def inference_trainer(device: torch.device, callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
+    """The Lightning ``Trainer`` that ``eval`` (``trainer.test``) and ``predict``
+    (``trainer.predict``) run on: one ``device``, no logger, no checkpoints, a progress bar on
+    terminals only (stdout stays one JSON line)."""
+    cuda = device.type == "cuda"
+    return pl.Trainer(
+        accelerator="gpu" if cuda else "cpu",
+        devices=[device.index or 0] if cuda else 1,
+        logger=False,
+        callbacks=list(callbacks),
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=sys.stderr.isatty(),
+    )
 
 
 def pick_device(name: str | None) -> torch.device:

@@ -37,7 +37,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
-from posehybrid.inference import TTA, pick_device, resolve_user_path
+from posehybrid.inference import TTA, inference_trainer, pick_device, resolve_user_path
 from posehybrid.utils.cli import user_errors
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -107,7 +107,6 @@ def prediction_json(
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Predict every input image with ``trainer.predict``; returns the summary (``failed``
     names unreadable files)."""
-    import lightning.pytorch as pl
     from torch.utils.data import DataLoader
 
     from posehybrid.callbacks.prediction_writer import PredictionFiles
@@ -151,15 +150,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     dataset = ImageFiles(files, module.codec.input_size, module.joint_set, box, cfg.box_scale)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=0)
     setup_console()
-    trainer = pl.Trainer(
-        accelerator="gpu" if device.type == "cuda" else "cpu",
-        devices=[device.index or 0] if device.type == "cuda" else 1,
-        logger=False,
-        callbacks=[writer],
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=sys.stderr.isatty(),
-    )
+    trainer = inference_trainer(device, [writer])
     trainer.predict(module, dataloaders=loader, return_predictions=False)
     failed, written = writer.failed, writer.written
     return {

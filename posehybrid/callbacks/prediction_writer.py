@@ -71,5 +71,6 @@ class PredictionFiles(BasePredictionWriter):
             record = self.record(path.name, size, kps[k], conf[k], raw[k])
             atomic_write_json(self.out_dir / f"{stem}.json", record)
             if self.overlay is not None:
+                # the original is read again here: images of any size cannot travel in a batch
                 self.overlay(self.out_dir / f"{stem}_overlay.png", read_image(path), kps[k])
             self.written += 1

@@ -91,9 +91,16 @@ class PoseModule(pl.LightningModule):
         affines -> keypoints (B,J,2) in original px, raw scores (B,J) (the decoded map's value
         at the peak: log-space for the spatial stages) and :func:`confidence` (B,J), with
         ``tta`` (default: the module's ``tta``)."""
+        keypoints, scores, maps = self._keypoints(image, inv_affine, tta)
+        return keypoints, scores, confidence(self, maps)
+
+    def _keypoints(
+        self, image: torch.Tensor, inv_affine: torch.Tensor, tta: TTA | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Keypoints (B,J,2) original px, raw scores (B,J) and the maps they came from."""
         maps = tta_heatmaps(self, image, self.tta if tta is None else tta)
         coords, scores = self.decode(maps)
-        return to_original(coords, inv_affine.to(coords)), scores, confidence(self, maps)
+        return to_original(coords, inv_affine.to(coords)), scores, maps
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         """A batch of :class:`posehybrid.data.image_files.ImageFiles` -> keypoints (B,J,2)
@@ -133,10 +140,10 @@ class PoseModule(pl.LightningModule):
         self._test_parts = []
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        """PCK of one test batch through :meth:`predict_keypoints`, with ``tta`` (identity:
+        """PCK of one test batch through the inference path's maps and decode, with ``tta`` (identity:
         the validation path's maps and decode);
         with ``keep_test_outputs`` the batch's predictions are kept for ``test_outputs``."""
-        pred, _, _ = self.predict_keypoints(batch["image"], batch["inv_affine"])
+        pred, _, _ = self._keypoints(batch["image"], batch["inv_affine"])  # no confidence needed
         self.test_pck.update(pred, batch["keypoints_orig"], batch["annotated"])
         if self.keep_test_outputs:
             kept = {"pred": pred, "gt": batch["keypoints_orig"], "mask": batch["annotated"],

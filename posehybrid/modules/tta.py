@@ -1,6 +1,6 @@
 """Test-time augmentation (TTA): horizontal-flip and multi-scale averaging of heat-maps, run by
-the stage modules' ``test_step`` (``PoseModule.test_tta``, so ``trainer.test`` evaluates with
-it) and by prediction and the Python API (``posehybrid.inference``).
+the stage modules' ``test_step`` and ``predict_step`` (``PoseModule.tta``, so ``trainer.test``
+and ``trainer.predict`` run it) and by prediction and the Python API (``posehybrid.inference``).
 
 Flip averaging is exact in geometry: the detector's output pixel ``i`` is centred on input
 coordinate ``x = (i + 0.5) * s - 0.5`` with ``s = W / w`` (the codec's convention), and a mirrored
