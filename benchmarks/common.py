@@ -233,9 +233,10 @@ def compose_cfg(overrides: Sequence[str], settings: Settings) -> Any:
         return compose("train", overrides=[*paths, *overrides])
 
 
-def model_cfg(name: str, settings: Settings) -> dict[str, Any]:
-    """``conf/model/<name>.yaml`` resolved to plain containers (what the modules take)."""
+def model_cfg(name: str, settings: Settings, *overrides: str) -> dict[str, Any]:
+    """``conf/model/<name>.yaml`` with ``overrides`` (``model.input_size=[64,64]``, ...),
+    resolved to plain containers (what ``modules.load.build_module`` builds the models from)."""
     from omegaconf import OmegaConf
 
-    cfg = compose_cfg([f"model={name}", "data=synthetic"], settings)
+    cfg = compose_cfg([f"model={name}", "data=synthetic", *overrides], settings)
     return OmegaConf.to_container(cfg.model, resolve=True)  # type: ignore[return-value]

@@ -103,11 +103,12 @@ class TrainStep:
 
 
 def sized_cfg(model: str, settings: Settings, input_size: tuple[int, int] | None) -> dict:
-    cfg = model_cfg(model, settings)
-    if input_size is not None:
-        cfg["input_size"] = list(input_size)
-        cfg["heatmap_size"] = [input_size[0] // 4, input_size[1] // 4]
-    return cfg
+    if input_size is None:
+        return model_cfg(model, settings)
+    w, h = input_size
+    return model_cfg(
+        model, settings, f"model.input_size=[{w},{h}]", f"model.heatmap_size=[{w // 4},{h // 4}]"
+    )
 
 
 def peak_flop_s(device: str | torch.device, threads: int) -> float | None:

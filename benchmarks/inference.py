@@ -20,14 +20,14 @@ from typing import Any
 import torch
 
 from benchmarks.common import Settings, figure, load_avg, model_cfg, num_threads, repeat, timed
-from posehybrid.modules.load import fold_for_inference
+from posehybrid.modules.load import build_module, fold_for_inference
 from posehybrid.modules.spatial import SpatialModule
 
 
 def build(settings: Settings, device: str = "cpu", fold: bool = True) -> SpatialModule:
     """The ``small`` spatial module (random weights) as inference uses it."""
     torch.manual_seed(0)
-    module = SpatialModule(joint_set="lsp", model_cfg=model_cfg("small", settings))
+    module = build_module(SpatialModule, model_cfg("small", settings), joint_set="lsp")
     module = module.to(device).eval()
     return fold_for_inference(module) if fold else module
 
@@ -49,7 +49,7 @@ def figures(settings: Settings, device: str = "cpu") -> dict[str, dict[str, Any]
         "model": "small",
         "input_size_wh": [w, h],
         "edges": len(module.edges),
-        "graph": module.graph_cfg.get("mode"),
+        "graph": model_cfg("small", settings)["spatial_graph"]["mode"],
         "decode": module.decode_cfg,
         "batch_norm": f"folded ({module.detector.folded_batch_norms} layers)",
         "mode": "eval + torch.inference_mode",

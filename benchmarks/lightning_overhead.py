@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 
 from benchmarks.common import Settings, figure, load_avg, num_threads, ratios
 from benchmarks.detector import sized_cfg
+from posehybrid.modules.load import build_module
 from posehybrid.modules.part_detector import PartDetectorModule
 
 
@@ -113,7 +114,7 @@ def run(settings: Settings) -> dict[str, dict[str, Any]]:
         load_start = load_avg()
         torch.manual_seed(0)
         optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
-        module = PartDetectorModule(joint_set="lsp", model_cfg=cfg, optimizer=optimizer)
+        module = build_module(PartDetectorModule, cfg, joint_set="lsp", optimizer=optimizer)
         loader = DataLoader(make_batches(cfg, batch, warmup + steps), batch_size=None)
         lightning_run(module, loader, warmup, steps)  # untimed: first-call costs of each side
         plain_run(module, loader, warmup, steps)

@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from benchmarks.common import Settings, compose_cfg, figure, load_avg, num_threads, ratios, timed
+from posehybrid.modules.load import build_module
 from posehybrid.modules.part_detector import PartDetectorModule
 
 
@@ -50,7 +51,7 @@ def run(settings: Settings) -> dict[str, dict[str, Any]]:
     cold = epoch_images_per_s(loader)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     torch.manual_seed(0)
-    module = PartDetectorModule(joint_set=cfg.data.joint_set, model_cfg=model_cfg)
+    module = build_module(PartDetectorModule, model_cfg, joint_set=cfg.data.joint_set)
     opt = torch.optim.Adam(module.parameters(), lr=1e-3)
     batches = [b for _, b in zip(range(steps + 1), loader, strict=False)]
     module.train()

@@ -41,10 +41,11 @@ def spatial_stage(
     """A ``SpatialModule`` training step on random data at ``cfg``'s sizes: (step, edges)."""
     import torch
 
+    from posehybrid.modules.load import build_module
     from posehybrid.modules.spatial import SpatialModule
 
     torch.manual_seed(0)
-    module = SpatialModule(joint_set="lsp", model_cfg=cfg).to(device)
+    module = build_module(SpatialModule, cfg, joint_set="lsp").to(device)
     module.train()
     module.detector.eval()  # frozen, as on_train_epoch_start leaves it
     opt = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=1e-3)
@@ -68,13 +69,12 @@ def paper_cfg(settings: Settings, graph: str, input_size: Sequence[int] | None) 
     """tompson2014's model config with the requested graph (and, in quick mode, input size)."""
     from benchmarks.common import model_cfg
 
-    cfg = model_cfg("tompson2014", settings)
-    cfg["spatial_graph"]["mode"] = graph
+    overrides = [f"model.spatial_graph.mode={graph}"]
     if input_size:  # quick mode: shrink the input, keep the architecture
         w, h = input_size
-        cfg["input_size"], cfg["heatmap_size"] = [w, h], [w // 4, h // 4]
-        cfg["spatial"]["kernel_size"] = 2 * max(w, h) // 4 - 1
-    return cfg
+        overrides += [f"model.input_size=[{w},{h}]", f"model.heatmap_size=[{w // 4},{h // 4}]",
+                      f"model.spatial.kernel_size={2 * max(w, h) // 4 - 1}"]  # fmt: skip
+    return model_cfg("tompson2014", settings, *overrides)
 
 
 def child(args: argparse.Namespace) -> dict[str, Any]:

@@ -7,7 +7,7 @@ The Python API for a trained model (see the README's "Python API")::
     model = posehybrid.load("outputs/default/joint/<ts>/checkpoints/best.ckpt")
     joints = model.predict("photo.jpg")  # {"r_ankle": (x, y, confidence), ...}, original px
 
-Importing the package registers the configs' ``${ph.*}`` resolvers (every
+Importing the package registers the configs' schema and ``${ph.*}`` resolvers (every
 ``python -m posehybrid.<command>`` imports it first); torch is imported only by :func:`load`.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import posehybrid.schema  # registers the config schema in Hydra's ConfigStore
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
 
 if TYPE_CHECKING:

@@ -128,7 +128,7 @@ def example_figure(
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt``; write the four outputs; return the metrics."""
     from posehybrid.modules.base import PoseModule
-    from posehybrid.modules.load import load_module
+    from posehybrid.modules.load import load_module, model_config_of
     from posehybrid.plots import part_curves, plot_pck_curves
     from posehybrid.utils.io import atomic_write_json, atomic_write_text
 
@@ -143,7 +143,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     data_cfg, train_data, source = data_config(cfg, ckpt, keys)
     module: PoseModule = load_module(ckpt, joint_set=str(data_cfg.joint_set))
     with open_dict(cfg):
-        cfg.model = OmegaConf.create(module.model_cfg)  # recorded: the model actually used
+        cfg.model = OmegaConf.create(model_config_of(ckpt))  # recorded: the model actually used
         cfg.data = data_cfg
     log.info("eval: %s stage from %s on data from %s", module.stage_name, ckpt, source)
     datamodule = instantiate(cfg.data, codec=module.codec)  # sizes are the checkpoint's

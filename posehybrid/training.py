@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from posehybrid.callbacks.checkpointing import StageClock
 from posehybrid.callbacks.data_record import DataFingerprint
+from posehybrid.callbacks.model_record import ModelRecord
 from posehybrid.pipeline import resolve_upstream
 from posehybrid.provenance import data_identity, fingerprint
 from posehybrid.utils.checkpoint import (
@@ -55,11 +56,9 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
 
 
 def build_module(cfg: DictConfig) -> pl.LightningModule:
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    # Partial first: the model config carries its own _target_s, which the module instantiates
-    # itself; Hydra must not instantiate them recursively as module kwargs.
-    factory = instantiate(cfg.stage.module, _partial_=True)
-    return factory(joint_set=cfg.data.joint_set, model_cfg=model_cfg)
+    """The stage's module, with the models Hydra builds from ``conf/model`` passed in
+    (``stage.module``'s ``codec``, ``detector`` and ``spatial`` interpolate them)."""
+    return instantiate(cfg.stage.module)
 
 
 def _busy(run: Path, output_dir: Path) -> str | None:
@@ -195,7 +194,8 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     clock = StageClock(started)  # the earlier parts' time rides along in the checkpoints
     identity = data_identity(cfg.data)
     data_print = DataFingerprint(fingerprint(identity), identity)
-    callbacks = [*instantiate_group(cfg.get("callbacks")), clock, data_print]
+    record = ModelRecord(_model_cfg(cfg))  # what load_module rebuilds the models from
+    callbacks = [*instantiate_group(cfg.get("callbacks")), clock, data_print, record]
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log_run_config(loggers, cfg)

@@ -26,7 +26,7 @@ from torch import nn
 from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.skeleton import LSP
 from posehybrid.inference import TTA, tta_heatmaps, unflip_maps
-from posehybrid.modules.load import load_module
+from posehybrid.modules.load import build_module, model_config_of
 from posehybrid.modules.spatial import SpatialModule
 from posehybrid.provenance import data_config
 
@@ -152,10 +152,12 @@ def test_trainer_test_runs_tta_as_the_predict_path_does(tiny_run: dict) -> None:
     from posehybrid.inference import predict_batch
     from posehybrid.metrics import PCK
 
-    detector = load_module(tiny_run["ckpt"])
     torch.manual_seed(0)
-    module = SpatialModule(
-        joint_set="lsp", model_cfg=detector.model_cfg, init={"part_detector": str(tiny_run["ckpt"])}
+    module = build_module(
+        SpatialModule,
+        model_config_of(tiny_run["ckpt"]),
+        joint_set="lsp",
+        init={"part_detector": str(tiny_run["ckpt"])},
     ).eval()
     data, _, _ = data_config(OmegaConf.create({"data_from_run": "true"}), tiny_run["ckpt"], [])
     datamodule = instantiate(data, codec=module.codec)
@@ -273,7 +275,7 @@ def test_tta_on_the_spatial_stage_averages_both_maps() -> None:
     from tests.test_export import tiny_model_cfg
 
     torch.manual_seed(0)
-    module = SpatialModule(joint_set="lsp", model_cfg=tiny_model_cfg()).eval()
+    module = build_module(SpatialModule, tiny_model_cfg(), joint_set="lsp").eval()
     image = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     with torch.inference_mode():
         plain = module.heatmaps(image)
@@ -300,7 +302,7 @@ def test_flip_and_multiscale_average_is_the_hand_built_mean() -> None:
     from tests.test_export import tiny_model_cfg
 
     torch.manual_seed(0)
-    module = SpatialModule(joint_set="lsp", model_cfg=tiny_model_cfg()).eval()
+    module = build_module(SpatialModule, tiny_model_cfg(), joint_set="lsp").eval()
     torch.nn.init.normal_(module.detector.out.weight, std=0.3)  # maps that are not ~0
     image = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     order = _mirror_order(LSP.joints)

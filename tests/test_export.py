@@ -14,16 +14,19 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from posehybrid.callbacks.model_record import ModelRecord
 from posehybrid.export import KeypointModel
 from posehybrid.export import run as export_run
-from posehybrid.modules.load import STAGE_MODULES, load_module
+from posehybrid.modules.load import STAGE_MODULES, build_module, load_module
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_model_cfg(joints: int = 14, size: int = 64) -> dict:
-    """``conf/model/small.yaml`` shrunk to a ``size`` x ``size`` input (heat-maps size/4)."""
-    cfg = OmegaConf.create({"data": {"num_joints": joints}})
+    """``conf/model/small.yaml`` shrunk to a ``size`` x ``size`` input (heat-maps size/4), for
+    the LSP (14) or FLIC (11) joints."""
+    joint_set = "lsp" if joints == 14 else "flic"
+    cfg = OmegaConf.create({"data": {"num_joints": joints, "joint_set": joint_set}})
     cfg.model = OmegaConf.load(REPO / "conf" / "model" / "small.yaml")
     cfg.model.input_size = [size, size]
     cfg.model.heatmap_size = [size // 4, size // 4]
@@ -34,10 +37,11 @@ def tiny_model_cfg(joints: int = 14, size: int = 64) -> dict:
 def tiny_checkpoint(
     path: Path, stage: str = "joint", joint_set: str = "lsp", seed: int = 1
 ) -> Path:
-    """A checkpoint of ``stage`` as training writes it (state_dict + posehybrid block)."""
+    """A checkpoint of ``stage`` as training writes it (state_dict, hyper-parameters, the
+    posehybrid block with the model config)."""
     torch.manual_seed(seed)
-    joints = 14 if joint_set == "lsp" else 11
-    module = STAGE_MODULES[stage](joint_set=joint_set, model_cfg=tiny_model_cfg(joints))
+    model_cfg = tiny_model_cfg(14 if joint_set == "lsp" else 11)
+    module = build_module(STAGE_MODULES[stage], model_cfg, joint_set=joint_set)
     # The detector starts with outputs ~0 (std 1e-3 head): spread them, and keep them positive
     # so the spatial model's ReLU leaves no flat maps (argmax ties that round-off decides).
     torch.nn.init.normal_(module.detector.out.weight, std=0.3)
@@ -53,7 +57,8 @@ def tiny_checkpoint(
                 bn.running_var.copy_(0.5 + torch.rand(c, generator=gen))
                 bn.weight.copy_(0.5 + torch.rand(c, generator=gen))
                 bn.bias.copy_(0.2 * torch.randn(c, generator=gen))
-    ckpt = {"state_dict": module.state_dict()}
+    ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}
+    ModelRecord(model_cfg).on_save_checkpoint(None, module, ckpt)  # type: ignore[arg-type]
     module.on_save_checkpoint(ckpt)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, path)

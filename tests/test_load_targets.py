@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from posehybrid.modules.load import check_targets, load_module, with_codec
+from posehybrid.modules.load import load_module
 from posehybrid.utils.checkpoint import CheckpointError
 from tests.test_export import tiny_checkpoint
 
 
 def _rewrite(path: Path, edit) -> Path:
     ckpt = torch.load(path, weights_only=True)
-    edit(ckpt["posehybrid"]["init_kwargs"]["model_cfg"])
+    edit(ckpt)
     torch.save(ckpt, path)
     return path
 
@@ -26,13 +26,21 @@ def test_the_configs_own_targets_load(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "where", [("part_detector",), ("part_detector", "norm"), ("codec",), ("spatial",)]
+    "where",
+    [
+        ("part_detector",),
+        ("part_detector", "norm"),
+        ("codec",),
+        ("spatial",),
+        ("spatial", "edges"),
+        ("spatial", "edges", "links"),
+    ],
 )
 def test_a_foreign_target_is_refused(tmp_path: Path, where: tuple[str, ...]) -> None:
     marker = tmp_path / "ran"
 
-    def edit(model_cfg: dict) -> None:
-        node = model_cfg
+    def edit(ckpt: dict) -> None:
+        node = ckpt["posehybrid"]["model"]
         for key in where:
             node = node[key]
         node["_target_"] = "pathlib.Path.touch"  # would create the marker file if built
@@ -44,9 +52,48 @@ def test_a_foreign_target_is_refused(tmp_path: Path, where: tuple[str, ...]) -> 
     assert not marker.exists()
 
 
-def test_checkpoints_from_before_the_codec_node_still_load(tmp_path: Path) -> None:
-    path = _rewrite(tiny_checkpoint(tmp_path / "old.ckpt"), lambda cfg: cfg.pop("codec"))
-    module = load_module(path)
-    assert module.codec.input_size == (64, 64) and module.codec.heatmap_size == (16, 16)
-    kwargs = with_codec({"model_cfg": {"input_size": [8, 8], "heatmap_size": [2, 2], "sigma": 1}})
-    check_targets(kwargs, "x")  # the added node is allowed
+def _legacy(ckpt: dict, codec: bool) -> None:
+    """Rewrite ``ckpt`` as posehybrid wrote checkpoints before the models were passed in: an
+    ``init_kwargs`` block with the module's edges and the model config without the graph
+    (and, before the codec node, without ``codec``), no hyper-parameters."""
+    block = ckpt["posehybrid"]
+    model = block.pop("model")
+    spatial = dict(model["spatial"])
+    edges = [list(e) for e in _built_edges(spatial)]
+    for key in ("edges", "heatmap_size"):
+        spatial.pop(key)
+    graph = {**model.pop("spatial_graph"), **model.pop("spatial_priors")}
+    model_cfg = {**model, "spatial": spatial, "spatial_graph": graph}
+    if not codec:
+        model_cfg.pop("codec")
+    hp = ckpt.pop("hyper_parameters")
+    block["init_kwargs"] = {"joint_set": hp["joint_set"], "model_cfg": model_cfg,
+                            "edges": edges, "decode": hp["decode"]}  # fmt: skip
+
+
+def _built_edges(spatial: dict) -> list[tuple[int, int]]:
+    from hydra.utils import instantiate
+
+    return instantiate(spatial["edges"])
+
+
+@pytest.mark.parametrize("codec", [True, False])
+def test_checkpoints_from_before_the_models_were_passed_in_still_load(
+    tmp_path: Path, codec: bool
+) -> None:
+    new = load_module(tiny_checkpoint(tmp_path / "new.ckpt"))
+    path = _rewrite(tiny_checkpoint(tmp_path / "old.ckpt"), lambda c: _legacy(c, codec))
+    assert "init_kwargs" in torch.load(path, weights_only=True)["posehybrid"]
+    old = load_module(path)
+    assert old.codec.input_size == (64, 64) and old.codec.heatmap_size == (16, 16)
+    assert old.edges == new.edges and old.decode_cfg == new.decode_cfg
+    image = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        a, b = new(image), old(image)
+    assert torch.equal(a["spatial"], b["spatial"])
+
+
+def test_a_checkpoint_without_a_model_config_is_refused(tmp_path: Path) -> None:
+    path = _rewrite(tiny_checkpoint(tmp_path / "bare.ckpt"), lambda c: c["posehybrid"].pop("model"))
+    with pytest.raises(CheckpointError, match="holds no model config"):
+        load_module(path)

@@ -203,3 +203,9 @@ def get_joint_set(name: str) -> JointSet:
         return JOINT_SETS[name]
     except KeyError:
         raise KeyError(f"unknown joint set {name!r}; known: {sorted(JOINT_SETS)}") from None
+
+
+def joint_links(name: str) -> list[tuple[int, int]]:
+    """The skeleton links of joint set ``name`` by joint index: what ``conf/model/*.yaml``'s
+    spatial graph (``models.graph.build_edges``) is built from."""
+    return get_joint_set(name).link_indices

@@ -1,5 +1,5 @@
-"""What the three stage modules share: decoding to original pixels, one PCK per split, and the
-checkpoint block that lets any later stage or tool rebuild the models safely."""
+"""What the three stage modules share: the models Hydra built and passed in, decoding to
+original pixels, one PCK per split, and the checkpoint block that names the stage."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
 from posehybrid.data.heatmaps import HeatmapCodec
@@ -23,8 +22,9 @@ def to_original(coords: torch.Tensor, inv_affine: torch.Tensor) -> torch.Tensor:
     return coords @ inv_affine[:, :, :2].transpose(1, 2) + inv_affine[:, None, :, 2]
 
 
-def build_part_detector(model_cfg: dict[str, Any]) -> nn.Module:
-    return instantiate(model_cfg["part_detector"])
+# Constructor arguments that are objects, not settings: never stored as hyper-parameters (a
+# checkpoint is rebuilt from the model config stored beside them; see modules/load.py).
+OBJECT_ARGS = ("codec", "detector", "spatial", "optimizer", "scheduler", "loss")
 
 
 class PoseModule(pl.LightningModule):
@@ -33,10 +33,14 @@ class PoseModule(pl.LightningModule):
 
     Args:
         joint_set: joint-set name (``"lsp"``, ``"flic"``), stored in checkpoints.
-        model_cfg: the resolved ``model`` config as plain containers (never DictConfig, so the
-            checkpoint loads with ``weights_only=True``).
+        codec: the one heat-map codec (``model.codec``); the DataModule gets this same object.
+        detector: the part detector, (B,3,H,W) -> (B,J,h,w) (``model.part_detector``).
         optimizer / scheduler: Hydra ``_partial_`` callables, or None when built for inference.
         pck_thresholds: the PCK curve's α values.
+
+    Every other constructor argument (of this class and the stage subclasses) is saved as a
+    hyper-parameter (``save_hyperparameters``; plain containers, so checkpoints load with
+    ``weights_only=True``); the objects in :data:`OBJECT_ARGS` are not.
     """
 
     stage_name: str = "base"
@@ -44,15 +48,18 @@ class PoseModule(pl.LightningModule):
     def __init__(
         self,
         joint_set: str,
-        model_cfg: dict[str, Any],
+        codec: HeatmapCodec,
+        detector: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
         pck_thresholds: list[float] | None = None,
     ) -> None:
         super().__init__()
+        # collects the stage subclasses' arguments too (Lightning walks the __init__ frames)
+        self.save_hyperparameters(ignore=list(OBJECT_ARGS), logger=False)
         self.joint_set: JointSet = get_joint_set(joint_set)
-        self.model_cfg = model_cfg
-        self.codec: HeatmapCodec = instantiate(model_cfg["codec"])  # the one codec node
+        self.codec = codec
+        self.detector = detector
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         kwargs = {} if pck_thresholds is None else {"thresholds": pck_thresholds}
@@ -71,10 +78,6 @@ class PoseModule(pl.LightningModule):
     def heatmaps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B,3,H,W) -> {"detector": (B,J,h,w), optionally "spatial": (B,J,h,w) log-space}."""
         raise NotImplementedError
-
-    def init_kwargs(self) -> dict[str, Any]:
-        """Plain kwargs that rebuild this module for inference (stored in checkpoints)."""
-        return {"joint_set": self.joint_set.name, "model_cfg": self.model_cfg}
 
     # --- shared behaviour --------------------------------------------------------------------
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -181,9 +184,9 @@ class PoseModule(pl.LightningModule):
         self.test_pck.reset()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # update, not replace: callbacks (DataFingerprint) add their own keys to the block first
+        # update, not replace: callbacks (DataFingerprint, ModelRecord) add their own keys first
         checkpoint.setdefault("posehybrid", {}).update(
-            stage=self.stage_name, joint_set=self.joint_set.name, init_kwargs=self.init_kwargs()
+            stage=self.stage_name, joint_set=self.joint_set.name
         )
 
     def _configure(self, params: Any) -> Any:

@@ -1,10 +1,12 @@
 """Rebuild any stage's module from its checkpoint, for evaluation, prediction and export.
 
-Only the three known module classes can be built (the checkpoint names a stage, never a class
-path), and the model config stored with it may name only allow-listed ``_target_``s
-(:data:`ALLOWED_TARGETS`: posehybrid's models and codec, torch's norm layers): a checkpoint
-whose config names anything else is refused before anything is instantiated, so nothing from a
-data file decides what code runs.
+A checkpoint holds the resolved model config (``posehybrid.model``, the ``ModelRecord``
+callback) and the module's settings (Lightning's ``hyper_parameters``). Only the three known
+module classes can be built (the checkpoint names a stage, never a class path), and the stored
+model config may name only allow-listed ``_target_``s (:data:`ALLOWED_TARGETS`: posehybrid's
+models, codec and joint links, torch's norm layers): a checkpoint whose config names anything
+else is refused before anything is instantiated, so nothing from a data file decides what code
+runs. The models are then built from it as training built them (:func:`build_module`).
 
 Modules loaded here are for inference: by default the detector's batch norm is folded into its
 convolutions (``models.fusion.fold_batch_norm``; the same function up to float32 round-off,
@@ -18,12 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import instantiate
+
 from posehybrid.models.fusion import fold_batch_norm
 from posehybrid.modules.base import PoseModule
 from posehybrid.modules.joint import JointModule
 from posehybrid.modules.part_detector import PartDetectorModule
 from posehybrid.modules.spatial import SpatialModule
-from posehybrid.utils.checkpoint import CheckpointError, expect_checkpoint
+from posehybrid.utils.checkpoint import CheckpointError, expect_checkpoint, stored_model_config
 
 STAGE_MODULES: dict[str, type[PoseModule]] = {
     "part_detector": PartDetectorModule,
@@ -37,6 +41,7 @@ STAGE_MODULES: dict[str, type[PoseModule]] = {
 ALLOWED_TARGETS: tuple[str, ...] = (
     "posehybrid.models.",
     "posehybrid.data.heatmaps.HeatmapCodec",
+    "posehybrid.data.skeleton.joint_links",
     "torch.nn.BatchNorm2d",
     "torch.nn.SyncBatchNorm",
     "torch.nn.GroupNorm",
@@ -57,9 +62,9 @@ def _targets(tree: Any, where: str) -> Iterator[tuple[str, Any]]:
             yield from _targets(value, f"{where}[{i}]")
 
 
-def check_targets(init_kwargs: dict[str, Any], path: str | Path) -> None:
+def check_targets(model_config: dict[str, Any], path: str | Path) -> None:
     """Refuse a checkpoint whose stored config names a ``_target_`` off the allow-list."""
-    for where, target in _targets(init_kwargs, "init_kwargs"):
+    for where, target in _targets(model_config, "model"):
         ok = isinstance(target, str) and any(
             target.startswith(a) if a.endswith(".") else target == a for a in ALLOWED_TARGETS
         )
@@ -70,15 +75,61 @@ def check_targets(init_kwargs: dict[str, Any], path: str | Path) -> None:
             )
 
 
-def with_codec(init_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Checkpoints written before the model config had its ``codec`` node: add it from the
-    model's sizes (what those checkpoints' modules built their codec from)."""
-    model_cfg = init_kwargs.get("model_cfg")
-    if not isinstance(model_cfg, dict) or "codec" in model_cfg:
-        return init_kwargs
-    codec = {"_target_": "posehybrid.data.heatmaps.HeatmapCodec",
-             **{k: model_cfg[k] for k in ("input_size", "heatmap_size", "sigma")}}  # fmt: skip
-    return {**init_kwargs, "model_cfg": {**model_cfg, "codec": codec}}
+def build_module(cls: type[PoseModule], model_config: dict[str, Any], **kwargs: Any) -> PoseModule:
+    """``cls`` with the models of ``model_config`` (a resolved ``model`` config: its
+    ``codec``, ``part_detector`` and, for the spatial stages, ``spatial`` and
+    ``spatial_priors``), built as the stage config builds them; ``kwargs``: the module's
+    settings (``joint_set``, ``decode``, ...)."""
+    models: dict[str, Any] = {
+        "codec": instantiate(model_config["codec"]),
+        "detector": instantiate(model_config["part_detector"]),
+    }
+    if issubclass(cls, SpatialModule):
+        models["spatial"] = instantiate(model_config["spatial"])
+        models["priors"] = model_config.get("spatial_priors")
+    return cls(**{**models, **kwargs})
+
+
+def legacy_config(info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model config, module settings) of a checkpoint written before the models were passed
+    in (an ``init_kwargs`` block): the spatial model's edges and sizes were the module's, and
+    older ones had no codec node."""
+    init = info.get("init_kwargs") or {}
+    model = dict(stored_model_config(info) or {})
+    if "codec" not in model:
+        model["codec"] = {"_target_": "posehybrid.data.heatmaps.HeatmapCodec",
+                          **{k: model[k] for k in ("input_size", "heatmap_size", "sigma")}}  # fmt: skip
+    if "spatial" in model and "edges" in init:
+        model["spatial"] = {**model["spatial"], "edges": init["edges"],
+                            "heatmap_size": model["heatmap_size"]}  # fmt: skip
+    graph = model.get("spatial_graph") or {}
+    model.setdefault("spatial_priors", {k: graph[k] for k in ("histogram_pairs", "blur_sigma",
+                                                              "floor") if k in graph})  # fmt: skip
+    settings = {k: init[k] for k in ("joint_set", "decode") if k in init}
+    return model, settings
+
+
+def _stored(
+    path: str | Path, joint_set: str | None = None
+) -> tuple[type[PoseModule], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(module class, model config, module settings, checkpoint) of any stage's checkpoint."""
+    ckpt, info = expect_checkpoint(path, tuple(STAGE_MODULES), joint_set)
+    if "init_kwargs" in info:
+        model_config, settings = legacy_config(info)
+    else:
+        model_config, settings = info.get("model"), dict(ckpt.get("hyper_parameters") or {})
+        if not isinstance(model_config, dict):
+            raise CheckpointError(
+                f"checkpoint {path}: holds no model config (posehybrid.model); it was not "
+                "written by posehybrid.train"
+            )
+    check_targets(model_config, path)
+    return STAGE_MODULES[info["stage"]], model_config, settings, ckpt
+
+
+def model_config_of(path: str | Path) -> dict[str, Any]:
+    """The resolved model config that ``path``'s models were built from (allow-list checked)."""
+    return _stored(path)[1]
 
 
 def fold_for_inference(module: PoseModule) -> PoseModule:
@@ -97,12 +148,11 @@ def load_module(
     docstring); ``False`` gives the module exactly as trained.
 
     Raises :class:`CheckpointError` for a file that is not a posehybrid checkpoint, an unknown
-    stage, a stored config naming a class off :data:`ALLOWED_TARGETS`, or (when ``joint_set``
-    is given) a checkpoint trained on another joint set.
+    stage, no stored model config, one naming a class off :data:`ALLOWED_TARGETS`, or (when
+    ``joint_set`` is given) a checkpoint trained on another joint set.
     """
-    ckpt, info = expect_checkpoint(path, tuple(STAGE_MODULES), joint_set)
-    init_kwargs = with_codec(info["init_kwargs"])
-    check_targets(init_kwargs, path)
-    module = STAGE_MODULES[info["stage"]](**init_kwargs)
+    cls, model_config, settings, ckpt = _stored(path, joint_set)
+    settings["init"] = None  # the weights come from this checkpoint, not from its upstream
+    module = build_module(cls, model_config, **settings)
     module.load_state_dict(ckpt["state_dict"])
     return fold_for_inference(module) if fold_bn else module.eval()

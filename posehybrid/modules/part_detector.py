@@ -6,13 +6,14 @@ from typing import Any
 
 import torch
 
-from posehybrid.modules.base import PoseModule, build_part_detector
+from posehybrid.modules.base import PoseModule
 from posehybrid.modules.losses import heatmap_mse
 from posehybrid.utils.checkpoint import expect_checkpoint
 
 
 class PartDetectorModule(PoseModule):
-    """Wraps :class:`~posehybrid.models.part_detector.PartDetector` (``self.detector``).
+    """Trains the detector it is given (``self.detector``, usually a
+    :class:`~posehybrid.models.part_detector.PartDetector`); arguments of :class:`PoseModule`.
 
     Args:
         init: optional ``{"part_detector": PATH}`` to start from trained weights (used by the
@@ -23,7 +24,6 @@ class PartDetectorModule(PoseModule):
 
     def __init__(self, *args: Any, init: dict[str, str | None] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.detector = build_part_detector(self.model_cfg)
         path = (init or {}).get("part_detector")
         if path:
             ckpt, _ = expect_checkpoint(path, ("part_detector",), self.joint_set.name)

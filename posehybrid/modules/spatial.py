@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
+from torch import nn
 
-from posehybrid.models.graph import build_edges
 from posehybrid.models.priors import init_kernels
-from posehybrid.modules.base import PoseModule, build_part_detector
+from posehybrid.models.spatial_model import SpatialModel
+from posehybrid.modules.base import PoseModule
 from posehybrid.modules.losses import spatial_cross_entropy
 from posehybrid.utils.checkpoint import expect_checkpoint
 
@@ -31,11 +31,15 @@ def _decode_cfg(decode: dict[str, Any]) -> dict[str, Any]:
 
 
 class SpatialModule(PoseModule):
-    """Detector (``self.detector``) + :class:`SpatialModel` (``self.spatial``).
+    """Detector (``self.detector``) + :class:`SpatialModel` (``self.spatial``), both given.
 
     The detector is frozen and kept in eval mode; only the spatial model trains.
 
     Args:
+        spatial: the spatial model with its graph (``model.spatial``: Hydra builds the edge
+            list, ``models.graph.build_edges``, and passes it in).
+        priors: how :meth:`init_priors` starts the kernels (``model.spatial_priors``:
+            ``histogram_pairs``, ``blur_sigma``, ``floor`` of ``models.priors.init_kernels``).
         init: ``{"part_detector": PATH}``: the stage-1 checkpoint to start from.
         loss: ``(logits, target, weight) -> loss`` (default: spatial cross-entropy).
         decode: ``{"method": "argmax"|"soft_argmax", "refine": ...}``: the argmax of the
@@ -44,7 +48,6 @@ class SpatialModule(PoseModule):
             §4), or by a parabola through the log of the detector's map around the spatial
             argmax (``"detector_parabola"``: exact for the detector's Gaussian-trained peaks).
             The legacy ``"refine_with_detector": bool`` is read too.
-        edges: the (A, v) edge list; by default built from ``model_cfg["spatial_graph"]``.
         cache_heatmaps: keep the frozen detector's train/val heat-maps in memory after their
             first epoch, as the paper stored them (needs un-augmented training data: the
             training entry point turns augmentation off when this is set).
@@ -59,31 +62,20 @@ class SpatialModule(PoseModule):
     def __init__(
         self,
         *args: Any,
+        spatial: SpatialModel | nn.Module,
+        priors: dict[str, Any] | None = None,
         init: dict[str, str | None] | None = None,
         loss: LossFn | None = None,
         decode: dict[str, Any] | None = None,
-        edges: list[tuple[int, int]] | None = None,
         cache_heatmaps: bool = False,
         priors_from_data: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.spatial = spatial
+        self.edges: list[tuple[int, int]] = list(spatial.edges)
+        self.priors = dict(priors or {})
         self.priors_from_data = priors_from_data
-        graph = dict(self.model_cfg["spatial_graph"])  # conf/model/*.yaml: spatial_graph
-        self.graph_cfg = graph
-        if edges is None:
-            edges = build_edges(
-                self.joint_set.num_joints,
-                self.joint_set.link_indices,
-                mode=graph["mode"],
-                explicit=graph["explicit"],
-                self_edges=graph["self_edges"],
-            )
-        self.edges = [(int(a), int(v)) for a, v in edges]
-        self.detector = build_part_detector(self.model_cfg)
-        self.spatial = instantiate(
-            self.model_cfg["spatial"], edges=self.edges, heatmap_size=self.model_cfg["heatmap_size"]
-        )
         self.loss_fn: LossFn = loss or spatial_cross_entropy
         self.cache_heatmaps = cache_heatmaps and not self.train_detector
         self._cache: dict[str, dict[int, torch.Tensor]] = {}
@@ -105,9 +97,6 @@ class SpatialModule(PoseModule):
         for p in self.detector.parameters():
             p.requires_grad_(trainable)
 
-    def init_kwargs(self) -> dict[str, Any]:
-        return {**super().init_kwargs(), "edges": self.edges, "decode": self.decode_cfg}
-
     # --- priors ------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.priors_from_data:
@@ -124,8 +113,8 @@ class SpatialModule(PoseModule):
         """Initialise the kernels from training keypoints (N, J, 2) in *input* px.
 
         Neighbour pairs get displacement histograms at heat-map resolution, self edges a
-        delta, other pairs flat (design §4); ``spatial_graph.histogram_pairs`` picks which
-        pairs get histograms (neighbours | all | none) for the ablation.
+        delta, other pairs flat (design §4); ``priors["histogram_pairs"]`` picks which pairs
+        get histograms (neighbours | all | none) for the ablation.
         """
         uv = self.codec.to_heatmap(np.asarray(keypoints, dtype=np.float32))
         kernels = init_kernels(
@@ -133,10 +122,8 @@ class SpatialModule(PoseModule):
             keypoints=uv,
             valid=np.asarray(valid, dtype=bool),
             kernel_size=self.spatial.kernel_size,
-            histogram_pairs=self.graph_cfg["histogram_pairs"],
             links=self.joint_set.link_indices,
-            blur_sigma=float(self.graph_cfg["blur_sigma"]),
-            floor=float(self.graph_cfg["floor"]),
+            **self.priors,
         )
         self.spatial.init_kernels(torch.as_tensor(kernels, dtype=torch.float32))
 

@@ -130,6 +130,16 @@ def model_config_differences(
     ]
 
 
+def stored_model_config(info: dict[str, Any]) -> dict[str, Any] | None:
+    """The resolved ``model`` config a checkpoint was trained with (``posehybrid.model``,
+    written by the ``ModelRecord`` callback), or from a checkpoint written before it existed,
+    the model config of its ``init_kwargs`` block; None when it holds neither."""
+    stored = info.get("model")
+    if stored is None:
+        stored = (info.get("init_kwargs") or {}).get("model_cfg")
+    return stored if isinstance(stored, dict) else None
+
+
 def expect_model_config(
     path: str | Path,
     info: dict[str, Any],
@@ -138,8 +148,8 @@ def expect_model_config(
 ) -> None:
     """Refuse a checkpoint whose stored model config differs from ``requested`` in ``keys``
     (its weights would not load: ``size mismatch``), naming each differing key."""
-    stored = (info.get("init_kwargs") or {}).get("model_cfg")
-    if not isinstance(stored, dict):
+    stored = stored_model_config(info)
+    if stored is None:
         return  # written without one: nothing to compare, loading will tell
     diff = model_config_differences(stored, requested, keys)
     if diff:

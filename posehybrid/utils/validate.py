@@ -1,7 +1,11 @@
-"""Start-up checks of a training run: every bad config value at once, by its config path, and
-a writable output directory with room for checkpoints, before any data is generated, a model
-is built, or heavy libraries are imported (:func:`preflight`, called first by the train entry
-point).
+"""Start-up checks of a training run: every out-of-range config value at once, by its config
+path, and a writable output directory with room for checkpoints, before any data is generated,
+a model is built, or heavy libraries are imported (:func:`preflight`, called first by the train
+entry point).
+
+Unknown keys and wrong types never get this far: the structured-config schema
+(:mod:`posehybrid.schema`) makes Hydra reject them while composing. What is checked here is
+what a type cannot say: ranges, sizes that must agree, a writable disk with room.
 
 Without them a ``data.batch_size=0`` fails inside the DataLoader after the data was prepared, a
 ``model.spatial.kernel_size=0`` only when the spatial module is built, an augmentation
@@ -84,7 +88,6 @@ def thresholds(v: Any) -> bool:
 # (config path, check, what is expected). Paths absent from the config are skipped, so one
 # table serves every stage, dataset and model.
 CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    ("seed", _is_int, "an integer"),
     ("data.batch_size", positive_int, "a positive integer (per device)"),
     ("data.num_workers", non_negative_int, "an integer >= 0"),
     ("data.n_images", lambda v: _is_int(v) and v >= 2, "an integer >= 2 (train + test)"),

@@ -20,7 +20,9 @@ CONF = Path(__file__).resolve().parents[2] / "conf" / "model"
 
 def preset(name: str, num_joints: int = 14) -> dict:
     cfg = OmegaConf.merge(
-        OmegaConf.create({"data": {"num_joints": num_joints}}),
+        OmegaConf.create(
+            {"data": {"num_joints": num_joints, "joint_set": "lsp" if num_joints == 14 else "flic"}}
+        ),
         OmegaConf.create({"model": OmegaConf.load(CONF / f"{name}.yaml")}),
     )
     return OmegaConf.to_container(cfg.model, resolve=True)

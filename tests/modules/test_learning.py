@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 
 from posehybrid.metrics.pck import PCK
 from posehybrid.modules.base import to_original
+from posehybrid.modules.load import build_module
 from posehybrid.modules.part_detector import PartDetectorModule
 from posehybrid.modules.spatial import SpatialModule
 
@@ -50,6 +51,10 @@ def _pck_and_loss(module: PartDetectorModule | SpatialModule, loader) -> tuple[f
             )
     module.train()
     return metric.summary(alphas=(0.2,))["pck@0.2"], sum(losses) / len(losses)
+
+
+def _model_cfg(cfg) -> dict:
+    return OmegaConf.to_container(cfg.model, resolve=True)
 
 
 def _trainer(steps: int, root: Path) -> pl.Trainer:
@@ -114,12 +119,10 @@ def trained_detector(tmp_path_factory: pytest.TempPathFactory) -> TrainedDetecto
     dm.prepare_data()
     dm.setup("fit")
     assert len(dm.datasets["train"]) == 16
-    optimizer = instantiate(cfg.stage.module.optimizer)  # the stage's Adam, _partial_
-    module = PartDetectorModule(
-        joint_set=cfg.data.joint_set,
-        model_cfg=OmegaConf.to_container(cfg.model, resolve=True),
-        optimizer=optimizer,
-    )
+    # the stage's module as training builds it (models from conf/model passed in, the stage's
+    # Adam), at a constant learning rate
+    module = instantiate(cfg.stage.module, scheduler=None)
+    assert isinstance(module, PartDetectorModule)
     loader = dm.train_dataloader()
     before = _pck_and_loss(module, loader)
     snapshot = Snapshot(EARLY_STEPS)
@@ -149,21 +152,15 @@ def test_spatial_stage_learns_over_its_frozen_detector(
     must not move; the spatial loss must fall and PCK rise above the detector's."""
     cfg, dm = trained_detector.cfg, trained_detector.dm
     pl.seed_everything(0, workers=True)
-    module = SpatialModule(
-        joint_set=cfg.data.joint_set,
-        model_cfg=OmegaConf.to_container(cfg.model, resolve=True),
-        optimizer=instantiate(cfg.stage.module.optimizer),
-        loss=instantiate(cfg.stage.loss),
-        decode=OmegaConf.to_container(cfg.stage.decode),
-        priors_from_data=cfg.stage.priors_from_data,
-    )
+    module = instantiate(cfg.stage.module, scheduler=None)
+    assert isinstance(module, SpatialModule) and module.priors_from_data
     # the detector part-way through its training: a good but imperfect one leaves room to gain
     module.detector.load_state_dict(trained_detector.early)
     module.init_priors(*dm.train_keypoints())
     frozen = {k: v.clone() for k, v in module.detector.state_dict().items()}
     loader = dm.train_dataloader()
     pck_before, loss_before = _pck_and_loss(module, loader)
-    detector = PartDetectorModule(joint_set=cfg.data.joint_set, model_cfg=module.model_cfg)
+    detector = build_module(PartDetectorModule, _model_cfg(cfg), joint_set=cfg.data.joint_set)
     detector.detector.load_state_dict(trained_detector.early)
     detector_pck, _ = _pck_and_loss(detector, loader)
     trainer = _trainer(SPATIAL_STEPS, tmp_path)
@@ -186,17 +183,11 @@ def test_spatial_priors_are_initialised_in_setup_fit(
     """``priors_from_data`` (the spatial stage's config) sets the kernels from the DataModule
     when fitting starts; without it (the joint stage) they stay as built or loaded."""
     cfg, dm = trained_detector.cfg, trained_detector.dm
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    expected = SpatialModule(joint_set=cfg.data.joint_set, model_cfg=model_cfg)
+    expected = build_module(SpatialModule, _model_cfg(cfg), joint_set=cfg.data.joint_set)
     expected.init_priors(*dm.train_keypoints())
     for flag in (True, False):
         torch.manual_seed(0)
-        module = SpatialModule(
-            joint_set=cfg.data.joint_set,
-            model_cfg=model_cfg,
-            optimizer=instantiate(cfg.stage.module.optimizer),
-            priors_from_data=flag,
-        )
+        module = instantiate(cfg.stage.module, scheduler=None, priors_from_data=flag)
         built = module.spatial.kernels().detach().clone()
         _trainer(0, tmp_path).fit(module, datamodule=dm)
         kernels = module.spatial.kernels().detach()

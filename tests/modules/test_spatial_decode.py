@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from posehybrid.modules.load import build_module
 from posehybrid.modules.spatial import SpatialModule
 from tests.test_export import tiny_model_cfg
 
 
 def _module(decode: dict | None) -> SpatialModule:
-    return SpatialModule(joint_set="lsp", model_cfg=tiny_model_cfg(), decode=decode)
+    return build_module(SpatialModule, tiny_model_cfg(), joint_set="lsp", decode=decode)
 
 
 def test_refine_spatial_fits_the_logits_and_detector_uses_its_map() -> None:
@@ -54,7 +55,7 @@ def test_joint_stage_keeps_detector_norm_statistics_frozen() -> None:
     cfg["part_detector"]["norm"] = {"_target_": "torch.nn.BatchNorm2d", "_partial_": True}
     for frozen in (True, False):
         # train() is all Lightning calls (also on a mid-epoch restart, which skips the epoch hooks)
-        module = JointModule(joint_set="lsp", model_cfg=cfg, detector_norm_eval=frozen).train()
+        module = build_module(JointModule, cfg, joint_set="lsp", detector_norm_eval=frozen).train()
         norms = [m for m in module.detector.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         assert norms and all(m.training != frozen for m in norms)
         assert module.detector.training and module.spatial.training
@@ -67,7 +68,7 @@ def test_joint_stage_keeps_detector_norm_statistics_frozen() -> None:
 def test_spatial_stage_detector_stays_in_eval_mode_whatever_switches_modes() -> None:
     cfg = tiny_model_cfg()
     cfg["part_detector"]["norm"] = {"_target_": "torch.nn.BatchNorm2d", "_partial_": True}
-    module = SpatialModule(joint_set="lsp", model_cfg=cfg)
+    module = build_module(SpatialModule, cfg, joint_set="lsp")
     for _ in range(2):  # fit start, then again after a validation or a mid-epoch restart
         module.eval()
         module.train()

@@ -1,4 +1,5 @@
-"""Bad config values: Hydra's own error for unknown group options, one clear line for values."""
+"""Bad config values: Hydra's own error for unknown group options, keys and types (the schema,
+posehybrid/schema.py), one clear line for out-of-range values."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ BAD_VALUES = [
     ("model.spatial.kernel_size=-3", "model.spatial.kernel_size=-3"),
     ("+stage.module.pck_thresholds=[0.1,1.5]", "pck_thresholds=[0.1, 1.5]: expected"),
     ("+stage.module.pck_thresholds=[-0.1]", "pck_thresholds=[-0.1]"),
-    ("data.augment.flip=2", "data.augment.flip=2: expected a probability"),
+    ("data.augment.flip=2", "data.augment.flip=2.0: expected a probability"),
     ("stage.module.optimizer.lr=0", "stage.module.optimizer.lr=0"),
     ("callbacks.finite_loss.divergence_factor=0.5", "divergence_factor=0.5: expected null (off)"),
     ("callbacks.finite_loss.reference_steps=0", "reference_steps=0: expected a positive"),
