@@ -121,7 +121,7 @@ def test_a_configured_learning_rate_replaces_the_checkpoints_on_resume(
     first, resumed = sorted((reliability_home / "outputs" / name / "part_detector").iterdir())
     (old,) = load_checkpoint(first / "checkpoints" / "last.ckpt")["optimizer_states"]
     (new,) = load_checkpoint(resumed / "checkpoints" / "last.ckpt")["optimizer_states"]
-    assert old["param_groups"][0]["initial_lr"] == 1e-3  # the stage's default
+    assert old["param_groups"][0]["initial_lr"] == 5e-3  # the stage's default
     assert new["param_groups"][0]["initial_lr"] == 5e-4
     # 6 of 2240 cosine steps: still within 0.1% of the base rate
     assert new["param_groups"][0]["lr"] == pytest.approx(5e-4, rel=1e-3)
