@@ -15,140 +15,92 @@ signatures are their schema, checked when they are built.
 
 # No `from __future__ import annotations`: OmegaConf reads these annotations at runtime, and
 # it understands typing.Optional/List, not PEP 604 unions.
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, List, Optional  # noqa: UP035
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+
+def schema(name: str, fields: dict[str, Any], base: type | None = None) -> type:
+    """A dataclass ``name`` on ``base`` from a table ``{key: type}``, every field ``MISSING``
+    (the YAML gives the value; ``Default(type, value)`` for the rare key a YAML may omit)."""
+    specs = [
+        (k, t.type, field(default=t.value))
+        if isinstance(t, Default)
+        else (k, t, field(default=MISSING))
+        for k, t in fields.items()
+    ]
+    return make_dataclass(name, specs, bases=(base,) if base else ())
+
+
+@dataclass(frozen=True)
+class Default:
+    """A table entry with a value of its own instead of ``MISSING``."""
+
+    type: Any
+    value: Any
+
+
 # ---------------------------------------------------------------------------------- data
 
-
-@dataclass
-class AugmentSchema:
-    enabled: bool = MISSING
-    scale: float = MISSING
-    rotate: float = MISSING
-    translate: float = MISSING
-    flip: float = MISSING
-    color_jitter: float = MISSING
-    brightness: float = MISSING
-    contrast: float = MISSING
-    saturation: float = MISSING
-    hue: float = MISSING
+_AUGMENT_AMOUNTS = ("scale", "rotate", "translate", "flip", "color_jitter", "brightness",
+                    "contrast", "saturation", "hue")  # fmt: skip
+AugmentSchema = schema("AugmentSchema", {"enabled": bool, **dict.fromkeys(_AUGMENT_AMOUNTS, float)})
 
 
-@dataclass
-class DataSchema:
-    """``conf/data/base.yaml``: what every dataset has."""
+# conf/data/base.yaml: what every dataset has
+DataSchema = schema("DataSchema", {
+    "_target_": str, "name": str, "root": str, "joint_set": str, "num_joints": int,
+    "cache_images": bool, "batch_size": int, "num_workers": int,
+    "val_fraction": float, "val_size": Optional[int], "split_seed": int,  # noqa: UP045
+    "target_weight": str, "train_crop_padding": Optional[float],  # noqa: UP045
+    "augment": AugmentSchema, "source": Any,
+})  # fmt: skip
 
-    _target_: str = MISSING
-    name: str = MISSING
-    root: str = MISSING
-    joint_set: str = MISSING
-    num_joints: int = MISSING
-    cache_images: bool = MISSING
-    batch_size: int = MISSING
-    num_workers: int = MISSING
-    val_fraction: float = MISSING
-    val_size: Optional[int] = MISSING  # noqa: UP045
-    split_seed: int = MISSING
-    target_weight: str = MISSING
-    train_crop_padding: Optional[float] = MISSING  # noqa: UP045
-    augment: AugmentSchema = field(default_factory=AugmentSchema)
-    source: Any = MISSING
-
-
-@dataclass
-class SyntheticDataSchema(DataSchema):
-    n_images: int = MISSING
-
-
-@dataclass
-class FLICDataSchema(DataSchema):
-    labels: str = MISSING
-    box_scale: float = MISSING
-
-
-@dataclass
-class SyntheticFLICDataSchema(FLICDataSchema):
-    n_images: int = MISSING
-
-
-@dataclass
-class LSPFullDataSchema(DataSchema):
-    lsp_root: str = MISSING
-    lspet_root: str = MISSING
+# the dataset-only keys, each in its dataset's schema only
+SyntheticDataSchema = schema("SyntheticDataSchema", {"n_images": int}, DataSchema)
+FLICDataSchema = schema("FLICDataSchema", {"labels": str, "box_scale": float}, DataSchema)
+SyntheticFLICDataSchema = schema("SyntheticFLICDataSchema", {"n_images": int}, FLICDataSchema)
+LSPFullDataSchema = schema("LSPFullDataSchema", {"lsp_root": str, "lspet_root": str}, DataSchema)
 
 
 # --------------------------------------------------------------------------------- model
 
 
-@dataclass
-class SpatialGraphSchema:
-    mode: str = MISSING
-    explicit: Optional[List[List[int]]] = MISSING  # noqa: UP006, UP045
-    self_edges: bool = MISSING
+SpatialGraphSchema = schema(
+    "SpatialGraphSchema",
+    {"mode": str, "explicit": Optional[List[List[int]]], "self_edges": bool},  # noqa: UP006, UP045
+)
+SpatialPriorsSchema = schema(
+    "SpatialPriorsSchema", {"histogram_pairs": str, "blur_sigma": float, "floor": float}
+)
 
 
-@dataclass
-class SpatialPriorsSchema:
-    histogram_pairs: str = MISSING
-    blur_sigma: float = MISSING
-    floor: float = MISSING
-
-
-@dataclass
-class ModelSchema:
-    name: str = MISSING
-    input_size: List[int] = MISSING  # noqa: UP006
-    heatmap_size: List[int] = MISSING  # noqa: UP006
-    sigma: float = MISSING
-    codec: Any = MISSING
-    part_detector: Any = MISSING
-    spatial: Any = MISSING
-    spatial_graph: SpatialGraphSchema = field(default_factory=SpatialGraphSchema)
-    spatial_priors: SpatialPriorsSchema = field(default_factory=SpatialPriorsSchema)
+ModelSchema = schema("ModelSchema", {
+    "name": str, "input_size": List[int], "heatmap_size": List[int], "sigma": float,  # noqa: UP006
+    "codec": Any, "part_detector": Any, "spatial": Any,
+    "spatial_graph": SpatialGraphSchema, "spatial_priors": SpatialPriorsSchema,
+})  # fmt: skip
 
 
 # ------------------------------------------------------------------------ the train entry
 
 
-@dataclass
-class StepsSchema:
-    part_detector: int = MISSING
-    spatial: int = MISSING
-    joint: int = MISSING
+StepsSchema = schema("StepsSchema", dict.fromkeys(("part_detector", "spatial", "joint"), int))
+AblationSchema = schema("AblationSchema", {"control": bool})
 
 
-@dataclass
-class AblationSchema:
-    control: bool = MISSING
-
-
-@dataclass
-class TrainSchema:
-    """``conf/train.yaml``'s own keys; the config groups are typed by their own schemas."""
-
-    name: str = MISSING
-    seed: int = MISSING
-    tags: List[str] = MISSING  # noqa: UP006
-    resume: Optional[str] = MISSING  # noqa: UP045
-    ckpt_path: Optional[str] = MISSING  # noqa: UP045
-    min_free_mb: float = MISSING
-    optimized_metric: str = MISSING
-    threads: Optional[int] = MISSING  # noqa: UP045
-    steps: StepsSchema = field(default_factory=StepsSchema)
-    warn_below_steps: int = MISSING
-    ablation: AblationSchema = field(default_factory=AblationSchema)
-    auto_upstream: bool = MISSING
-    data: Any = MISSING
-    model: Any = MISSING
-    trainer: Any = MISSING
-    logger: Any = None  # logger=none leaves the group empty
-    callbacks: Any = MISSING
-    paths: Any = MISSING
-    stage: Any = MISSING
+# conf/train.yaml's own keys; the config groups are typed by their own schemas
+TrainSchema = schema("TrainSchema", {
+    "name": str, "seed": int, "tags": List[str],  # noqa: UP006
+    "resume": Optional[str], "ckpt_path": Optional[str],  # noqa: UP045
+    "min_free_mb": float, "optimized_metric": str, "threads": Optional[int],  # noqa: UP045
+    "steps": StepsSchema, "warn_below_steps": int, "ablation": AblationSchema,
+    "auto_upstream": bool,
+    "data": Any, "model": Any, "trainer": Any, "callbacks": Any, "paths": Any, "stage": Any,
+    "logger": Default(Any, None),  # logger=none leaves the group empty
+})  # fmt: skip
 
 
 SCHEMAS: dict[str, Any] = {

@@ -91,6 +91,11 @@ class JointSet:
         return adj
 
 
+def sided(*parts: str) -> dict[str, tuple[str, str]]:
+    """Parts made of a left and a right joint: ``"knee"`` -> ``("l_knee", "r_knee")``."""
+    return {part: (f"l_{part}", f"r_{part}") for part in parts}
+
+
 LSP = JointSet(
     name="lsp",
     joints=(
@@ -136,12 +141,7 @@ LSP = JointSet(
     torso=("l_shoulder", "r_hip"),
     parts={
         "head": ("neck", "head_top"),
-        "shoulder": ("l_shoulder", "r_shoulder"),
-        "elbow": ("l_elbow", "r_elbow"),
-        "wrist": ("l_wrist", "r_wrist"),
-        "hip": ("l_hip", "r_hip"),
-        "knee": ("l_knee", "r_knee"),
-        "ankle": ("l_ankle", "r_ankle"),
+        **sided("shoulder", "elbow", "wrist", "hip", "knee", "ankle"),
     },
 )
 
@@ -184,14 +184,7 @@ FLIC = JointSet(
         ("nose", "r_shoulder"),
     ),
     torso=("l_shoulder", "r_hip"),
-    parts={
-        "shoulder": ("l_shoulder", "r_shoulder"),
-        "elbow": ("l_elbow", "r_elbow"),
-        "wrist": ("l_wrist", "r_wrist"),
-        "hip": ("l_hip", "r_hip"),
-        "eye": ("l_eye", "r_eye"),
-        "nose": ("nose",),
-    },
+    parts={**sided("shoulder", "elbow", "wrist", "hip", "eye"), "nose": ("nose",)},
 )
 FLIC_COLUMNS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 9, 12, 13, 16)
 

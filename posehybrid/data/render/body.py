@@ -47,19 +47,13 @@ HAIR = np.array([[20, 20, 25], [30, 45, 70], [40, 70, 110], [90, 150, 200], [60,
 ID_DISTRACTOR = 254
 ID_OCCLUDER = 255
 P_TORSO, P_HEAD, P_NECK = 0, 1, 2
-P_LIMB = {  # (side, segment) -> part offset
-    ("r", "upper_arm"): 3,
-    ("r", "forearm"): 4,
-    ("r", "hand"): 5,
-    ("l", "upper_arm"): 6,
-    ("l", "forearm"): 7,
-    ("l", "hand"): 8,
-    ("r", "thigh"): 9,
-    ("r", "shin"): 10,
-    ("r", "foot"): 11,
-    ("l", "thigh"): 12,
-    ("l", "shin"): 13,
-    ("l", "foot"): 14,
+# (side, segment) -> part offset: the right arm 3-5, left arm 6-8, right leg 9-11, left leg 12-14
+LIMB_SEGMENTS = (("upper_arm", "forearm", "hand"), ("thigh", "shin", "foot"))
+P_LIMB = {
+    (side, seg): 3 + 6 * limb + 3 * k + i
+    for limb, segments in enumerate(LIMB_SEGMENTS)
+    for k, side in enumerate("rl")
+    for i, seg in enumerate(segments)
 }
 
 
