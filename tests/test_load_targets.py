@@ -97,3 +97,19 @@ def test_a_checkpoint_without_a_model_config_is_refused(tmp_path: Path) -> None:
     path = _rewrite(tiny_checkpoint(tmp_path / "bare.ckpt"), lambda c: c["posehybrid"].pop("model"))
     with pytest.raises(CheckpointError, match="holds no model config"):
         load_module(path)
+
+
+def test_joint_checkpoints_with_the_old_learning_rate_keys_still_load(tmp_path: Path) -> None:
+    def old_keys(ckpt: dict) -> None:
+        hp = ckpt["hyper_parameters"]
+        hp.pop("param_groups")
+        hp["detector_lr"], hp["spatial_lr"] = 2e-3, 3e-2
+
+    path = _rewrite(tiny_checkpoint(tmp_path / "old.ckpt", stage="joint"), old_keys)
+    assert "detector_lr" in torch.load(path, weights_only=True)["hyper_parameters"]
+    old = load_module(path)
+    assert old.param_groups == {"detector": {"lr": 2e-3}, "spatial": {"lr": 3e-2}}
+    old.optimizer_factory = torch.optim.Adam  # inference builds carry no optimiser
+    groups = old.configure_optimizers().param_groups
+    assert [g["lr"] for g in groups] == [2e-3, 3e-2]
+    assert groups[0]["params"] == list(old.detector.parameters())

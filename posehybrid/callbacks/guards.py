@@ -102,8 +102,8 @@ class FiniteLossGuard(Callback):
         raise NonFiniteLossError(
             f"stage {_stage(module)}: {what} (epoch {trainer.current_epoch}); training stopped "
             f"and {_last_good(trainer)}. Lower the learning rate and resume with it "
-            f"(resume=auto stage.module.optimizer.lr=..., or stage.detector_lr/"
-            f"stage.spatial_lr for the joint stage: the configured learning rate replaces the "
+            f"(resume=auto stage.module.optimizer.lr=..., or stage.module.param_groups."
+            f"detector.lr/.spatial.lr for the joint stage: the configured learning rate replaces the "
             f"checkpoint's on resume), or check the data for bad labels."
         )
 

@@ -11,15 +11,18 @@ from posehybrid.modules.losses import heatmap_mse
 from posehybrid.modules.spatial import SpatialModule
 from posehybrid.utils.checkpoint import expect_checkpoint
 
+TRAINED_PARTS = ("detector", "spatial")  # the optimiser's parameter groups, in this order
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 class JointModule(SpatialModule):
-    """Both parts train, with separate learning rates (``detector_lr``, ``spatial_lr``).
+    """Both parts train, each in its own optimiser parameter group.
 
     Args:
-        detector_lr / spatial_lr: the two parameter groups' learning rates (their defaults
-            live in ``conf/stage/joint.yaml``; None when the module is built for inference).
+        param_groups: the optimiser's parameter groups, ``{submodule: {option: value}}`` with
+            one entry for each of ``detector`` and ``spatial`` (``{"detector": {"lr": 5e-3},
+            "spatial": {"lr": 1e-2}}``; the values live in ``conf/stage/joint.yaml``; None when
+            the module is built for inference). Options not given come from the optimiser.
         init: ``{"spatial": PATH, "part_detector": PATH|None}``: the stage-2 checkpoint holds
             both models; an explicit part-detector checkpoint replaces the detector's weights.
         detector_norm_eval: keep the detector's batch-norm layers in eval mode (running
@@ -36,14 +39,17 @@ class JointModule(SpatialModule):
     def __init__(
         self,
         *args: Any,
-        detector_lr: float | None = None,
-        spatial_lr: float | None = None,
+        param_groups: dict[str, dict[str, Any]] | None = None,
         detector_norm_eval: bool = True,
         detector_loss_weight: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        self.detector_lr = detector_lr
-        self.spatial_lr = spatial_lr
+        if param_groups is not None and set(param_groups) != set(TRAINED_PARTS):
+            raise ValueError(
+                f"stage.module.param_groups: got {sorted(param_groups)}, expected one group "
+                f"for each of {list(TRAINED_PARTS)}"
+            )
+        self.param_groups = param_groups
         self.detector_norm_eval = detector_norm_eval
         self.detector_loss_weight = float(detector_loss_weight)
         super().__init__(*args, **kwargs)
@@ -62,12 +68,12 @@ class JointModule(SpatialModule):
         return loss
 
     def configure_optimizers(self) -> Any:
-        if self.detector_lr is None or self.spatial_lr is None:
-            raise RuntimeError("JointModule was built without detector_lr/spatial_lr")
+        if self.param_groups is None:
+            raise RuntimeError("JointModule was built without param_groups")
         return self._configure(
             [
-                {"params": self.detector.parameters(), "lr": self.detector_lr},
-                {"params": self.spatial.parameters(), "lr": self.spatial_lr},
+                {"params": getattr(self, part).parameters(), **self.param_groups[part]}
+                for part in TRAINED_PARTS
             ]
         )
 

@@ -109,6 +109,15 @@ def legacy_config(info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
     return model, settings
 
 
+def with_param_groups(settings: dict[str, Any]) -> dict[str, Any]:
+    """Joint-stage settings written before its learning rates were parameter groups
+    (``detector_lr``, ``spatial_lr``) in today's form (``param_groups``)."""
+    lrs = {part: settings.pop(f"{part}_lr", None) for part in ("detector", "spatial")}
+    if all(lr is not None for lr in lrs.values()):
+        settings["param_groups"] = {part: {"lr": lr} for part, lr in lrs.items()}
+    return settings
+
+
 def _stored(
     path: str | Path, joint_set: str | None = None
 ) -> tuple[type[PoseModule], dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -117,7 +126,8 @@ def _stored(
     if "init_kwargs" in info:
         model_config, settings = legacy_config(info)
     else:
-        model_config, settings = info.get("model"), dict(ckpt.get("hyper_parameters") or {})
+        model_config = info.get("model")
+        settings = with_param_groups(dict(ckpt.get("hyper_parameters") or {}))
         if not isinstance(model_config, dict):
             raise CheckpointError(
                 f"checkpoint {path}: holds no model config (posehybrid.model); it was not "

@@ -163,11 +163,16 @@ class SpatialModule(PoseModule):
             )
         return self.codec.decode(maps["spatial"], method=method, log_space=True)
 
+    def on_fit_start(self) -> None:
+        # Lightning (2.2+) never calls train() itself: a module keeps the modes it arrives with,
+        # and the evaluation loops restore each submodule's flag as they found it. So the
+        # frozen parts' eval mode (train() below) is set here, once, for every fit and resume.
+        self.train()
+
     def train(self, mode: bool = True) -> SpatialModule:
         """Train mode, except a frozen detector stays in eval mode (batch-norm statistics
-        fixed). Overriding ``train`` (as mmdet's ``norm_eval`` does) holds wherever Lightning
-        switches modes: fit start, after each validation, and a mid-epoch restart, which skips
-        ``on_train_epoch_start``."""
+        fixed), as mmdet's ``norm_eval`` does. :meth:`on_fit_start` applies it; Lightning's
+        validation and prediction loops then restore these flags submodule by submodule."""
         super().train(mode)
         if mode and not self.train_detector:
             self.detector.eval()

@@ -54,7 +54,7 @@ def test_joint_stage_keeps_detector_norm_statistics_frozen() -> None:
     cfg = tiny_model_cfg()
     cfg["part_detector"]["norm"] = {"_target_": "torch.nn.BatchNorm2d", "_partial_": True}
     for frozen in (True, False):
-        # train() is all Lightning calls (also on a mid-epoch restart, which skips the epoch hooks)
+        # train() as on_fit_start calls it (a real fit: tests/modules/test_norm_modes.py)
         module = build_module(JointModule, cfg, joint_set="lsp", detector_norm_eval=frozen).train()
         norms = [m for m in module.detector.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         assert norms and all(m.training != frozen for m in norms)
@@ -69,7 +69,7 @@ def test_spatial_stage_detector_stays_in_eval_mode_whatever_switches_modes() -> 
     cfg = tiny_model_cfg()
     cfg["part_detector"]["norm"] = {"_target_": "torch.nn.BatchNorm2d", "_partial_": True}
     module = build_module(SpatialModule, cfg, joint_set="lsp")
-    for _ in range(2):  # fit start, then again after a validation or a mid-epoch restart
+    for _ in range(2):  # whoever switches modes, train() leaves the detector in eval mode
         module.eval()
         module.train()
         assert module.training and module.spatial.training

@@ -1,0 +1,93 @@
+"""Which batch-norm layers update their statistics when Lightning itself runs the fit.
+
+Lightning (2.2+) never calls ``train()`` at fit start; it keeps the modes a module arrives
+with and restores them after each validation. So only a real ``trainer.fit`` shows whether a
+frozen detector's statistics stay frozen: calling ``module.train()`` by hand does not.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from posehybrid.modules.joint import JointModule
+from posehybrid.modules.load import build_module
+from posehybrid.modules.spatial import SpatialModule
+from tests.test_export import tiny_model_cfg
+
+STEPS = 4
+
+
+def _batches(n: int) -> list[dict[str, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(0)
+    return [
+        {
+            "image": torch.rand(3, 64, 64, generator=gen),
+            "heatmaps": torch.rand(14, 16, 16, generator=gen),
+            "target_weight": torch.ones(14),
+            "index": torch.tensor(i),
+            "keypoints_orig": 64 * torch.rand(14, 2, generator=gen),
+            "inv_affine": torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
+            "annotated": torch.ones(14, dtype=torch.bool),
+        }
+        for i in range(n)
+    ]
+
+
+def _tracked(module: SpatialModule) -> list[int]:
+    return [
+        int(m.num_batches_tracked)
+        for m in module.detector.modules()
+        if isinstance(m, torch.nn.BatchNorm2d)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cls", "settings", "frozen"),
+    [
+        (SpatialModule, {}, True),
+        (JointModule, {"detector_norm_eval": True}, True),
+        (JointModule, {"detector_norm_eval": False}, False),
+    ],
+)
+def test_fit_freezes_exactly_the_norm_layers_it_should(
+    tmp_path: Path, cls: type[SpatialModule], settings: dict, frozen: bool
+) -> None:
+    cfg = tiny_model_cfg()
+    cfg["part_detector"]["norm"] = {"_target_": "torch.nn.BatchNorm2d", "_partial_": True}
+    groups = {"detector": {"lr": 1e-3}, "spatial": {"lr": 1e-3}}
+    extra = {"param_groups": groups} if cls is JointModule else {}
+    module = build_module(
+        cls,
+        cfg,
+        joint_set="lsp",
+        optimizer=partial(torch.optim.Adam, lr=1e-3),
+        **settings,
+        **extra,
+    )
+    before = _tracked(module)
+    assert before and module.detector.training  # as built: nn.Module's default, train mode
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=STEPS,
+        val_check_interval=2,  # a validation mid-fit: its mode restore must keep the freeze
+        limit_val_batches=1,
+        num_sanity_val_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    data = _batches(2 * STEPS)
+    trainer.fit(module, DataLoader(data, batch_size=2), DataLoader(data[:2], batch_size=2))
+    after = _tracked(module)
+    assert trainer.global_step == STEPS
+    expected = before if frozen else [b + STEPS for b in before]
+    assert after == expected
+    assert module.spatial.training
