@@ -132,12 +132,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from posehybrid.plots import part_curves, plot_pck_curves
     from posehybrid.utils.io import atomic_write_json, atomic_write_text
 
-    if not cfg.get("ckpt"):
+    if not cfg.ckpt:
         raise ValueError("ckpt=PATH is required (a best.ckpt/last.ckpt of any stage)")
     ckpt = resolve_user_path(cfg.ckpt)
     tta = TTA.from_cfg(cfg.flip_test, cfg.scales)
-    device = pick_device(cfg.get("device"))
-    if cfg.get("threads"):
+    device = pick_device(cfg.device)
+    if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     keys = [o.lstrip("+~").split("=", 1)[0] for o in _cli_overrides()]
     data_cfg, train_data, source = data_config(cfg, ckpt, keys)

@@ -173,7 +173,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from posehybrid.modules.load import load_module
     from posehybrid.utils.io import atomic_write_json
 
-    if not cfg.get("ckpt"):
+    if not cfg.ckpt:
         raise ValueError("ckpt=PATH is required (a checkpoint of any stage)")
     fmt = str(cfg.format)
     if fmt not in FORMATS:

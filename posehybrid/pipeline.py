@@ -99,7 +99,7 @@ def train_upstream(cfg: DictConfig, stage: str, extra: list[str] | None = None) 
         *_inherited_overrides(),
         *(extra or []),
     ]
-    if str(cfg.get("resume")) in ("auto", "last"):
+    if str(cfg.resume) in ("auto", "last"):
         cmd.append("resume=auto")  # continue an interrupted upstream run, if there is one
     log.info("upstream stage %s missing for experiment %r: training it first", stage, cfg.name)
     code, received = run_forwarding(cmd)

@@ -117,7 +117,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from posehybrid.utils.console import setup_console
 
     for key in ("ckpt", "input"):
-        if not cfg.get(key):
+        if not cfg[key]:
             raise ValueError(f"{key}=PATH is required")
     tta = TTA.from_cfg(cfg.flip_test, cfg.scales)
     box = parse_box(cfg.torso_box)

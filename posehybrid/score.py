@@ -281,7 +281,7 @@ def run(cfg: DictConfig) -> dict:
     if bad:
         log.warning("%d predicted joints are NaN/inf and count as wrong", bad)
     result = score_arrays(pred, gt, protocol)
-    if cfg.get("plot"):
+    if cfg.plot:
         plot_curves(pred, gt, protocol, str(cfg.plot))
         log.info("wrote %s", cfg.plot)
     return result

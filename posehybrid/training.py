@@ -79,7 +79,7 @@ def resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
     (this stage's newest run in the experiment that saved ``last.ckpt``, never finished, and
     was not continued by another run already). A run that is still alive, or is being
     continued by a live run, is refused (RunBusyError), never continued a second time."""
-    wanted = cfg.get("ckpt_path") or cfg.get("resume")
+    wanted = cfg.ckpt_path or cfg.resume
     if not wanted:
         return None
     if str(wanted) in ("auto", "last"):
@@ -174,7 +174,7 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     resume = resume_path(cfg, output_dir)
     check_resume(cfg, resume)
     prepare_wandb_resume(cfg, resume)  # the W&B logger continues the resumed run's id
-    set_threads(cfg.get("threads"))
+    set_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
     resolve_upstream(cfg)
     check_inits(cfg)  # before the data is prepared
