@@ -87,3 +87,18 @@ def test_help_lists_only_the_groups_that_apply(module: str) -> None:
         assert "data: " in groups and "lspet" in groups
     else:
         assert "No configuration groups" in groups
+
+
+def test_cpu_precision_is_bf16_only_where_the_cpu_computes_bf16(tmp_path: Path) -> None:
+    from posehybrid.utils.resolvers import cpu_precision
+
+    def cpuinfo(flags: str) -> Path:
+        path = tmp_path / f"cpuinfo-{len(list(tmp_path.iterdir()))}"
+        path.write_text(f"processor\t: 0\nmodel name\t: X\nflags\t\t: fpu sse2 {flags}\n\n")
+        return path
+
+    assert cpu_precision(cpuinfo("avx2 avx512f avx512_bf16")) == "bf16-mixed"  # Zen 4
+    assert cpu_precision(cpuinfo("avx512f amx_bf16 amx_tile")) == "bf16-mixed"  # Sapphire Rapids
+    assert cpu_precision(cpuinfo("avx2 avx512f avx512_vnni")) == "32-true"  # Cascade Lake
+    assert cpu_precision(cpuinfo("avx2")) == "32-true"  # Zen 1-3
+    assert cpu_precision(tmp_path / "missing") == "32-true"

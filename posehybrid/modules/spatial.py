@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -168,6 +169,13 @@ class SpatialModule(PoseModule):
         # and the evaluation loops restore each submodule's flag as they found it. So the
         # frozen parts' eval mode (train() below) is set here, once, for every fit and resume.
         self.train()
+        if any(not m.training for m in self.modules()):
+            # The eval-mode parts are this stage's design (a frozen detector, frozen batch-norm
+            # statistics): Lightning's "modules in eval mode at the start of training" warning,
+            # raised next, would only ask the user to check what is intended.
+            warnings.filterwarnings(
+                "ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training"
+            )
 
     def train(self, mode: bool = True) -> SpatialModule:
         """Train mode, except a frozen detector stays in eval mode (batch-norm statistics

@@ -2,11 +2,13 @@
 
 Lightning (2.2+) never calls ``train()`` at fit start; it keeps the modes a module arrives
 with and restores them after each validation. So only a real ``trainer.fit`` shows whether a
-frozen detector's statistics stay frozen: calling ``module.train()`` by hand does not.
+frozen detector's statistics stay frozen: calling ``module.train()`` by hand does not. The
+intended eval-mode parts do not raise Lightning's "modules in eval mode" warning.
 """
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -85,7 +87,11 @@ def test_fit_freezes_exactly_the_norm_layers_it_should(
         default_root_dir=tmp_path,
     )
     data = _batches(2 * STEPS)
-    trainer.fit(module, DataLoader(data, batch_size=2), DataLoader(data[:2], batch_size=2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(module, DataLoader(data, batch_size=2), DataLoader(data[:2], batch_size=2))
+    # the frozen parts are intended: Lightning's "modules in eval mode" warning is not shown
+    assert not [w for w in caught if "in eval mode at the start of training" in str(w.message)]
     after = _tracked(module)
     assert trainer.global_step == STEPS
     expected = before if frozen else [b + STEPS for b in before]
