@@ -49,6 +49,21 @@ def test_cfg_job_resolve(module: str, overrides: list[str]) -> None:
         assert cfg["name"] == "default"  # no checkpoint: the default experiment
 
 
+EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_resolves(name: str) -> None:
+    proc = _run("posehybrid.train", f"experiment={name}", "--cfg", "job", "--resolve")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cfg = yaml.safe_load(proc.stdout)
+    assert cfg["name"] == name and "${" not in proc.stdout
+    if name == "synthetic_one_stage":  # both parts from scratch, in one joint run
+        assert cfg["stage"]["name"] == "joint" and cfg["stage"]["upstream"] == []
+        assert cfg["stage"]["priors_from_data"] and not cfg["stage"]["detector_norm_eval"]
+        assert cfg["trainer"]["max_steps"] == cfg["steps"]["joint"]
+
+
 def test_every_ph_resolver_the_configs_use_is_registered_by_the_resolvers_module() -> None:
     """Grep the configs for ${ph.NAME...}: each NAME is registered by utils/resolvers.py."""
     from posehybrid.utils import resolvers
