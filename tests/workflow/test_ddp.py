@@ -150,8 +150,13 @@ def _assert_close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], exact:
     for key in a:
         if exact:
             torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
-        else:  # float32 sums in another order (the all-reduce)
-            torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6, msg=key)
+        else:
+            # float32 sums in another order (the all-reduce), which Adam's normalised step can
+            # turn into a difference of ~1e-5 of the tensor's scale for a near-zero gradient
+            # (measured: 1 of 9450 spatial kernel weights, 1.1e-4 at a scale of 18)
+            scale = float(a[key].abs().max()) if a[key].numel() else 0.0
+            atol = max(1e-6, 1e-5 * scale)
+            torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=atol, msg=key)
 
 
 @pytest.fixture(scope="module")
