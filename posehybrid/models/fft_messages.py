@@ -51,13 +51,17 @@ class EdgeMessages(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, xf, kf, sources, onehot, w: int, h: int, nh: int):  # type: ignore[override]
-        p = gather_spectra(xf, sources).mul_(kf)  # (B, E, F1, N_w)
+    def forward(ctx, xf, kf, sources, onehot, w: int, h: int, nh: int, dense: bool):  # type: ignore[override]
+        if dense:  # every (A, v) pair in (A, v) order: a broadcast product, no gathered copy
+            j = xf.shape[1]
+            p = torch.mul(xf.unsqueeze(1), kf.view(1, j, j, *kf.shape[-2:])).flatten(1, 2)
+        else:
+            p = gather_spectra(xf, sources).mul_(kf)  # (B, E, F1, N_w)
         cols = torch.fft.ifft(p, dim=-1)[..., :w]  # (B, E, F1, w)
         del p
         out = torch.fft.irfft(cols.transpose(-1, -2), n=nh, dim=-1)  # (B, E, w, N_h)
         ctx.save_for_backward(xf, kf, sources, onehot)
-        ctx.nh = nh
+        ctx.nh, ctx.dense = nh, dense
         return out[..., :h]
 
     @staticmethod
@@ -74,6 +78,11 @@ class EdgeMessages(torch.autograd.Function):
         gp = torch.fft.fft(gc.transpose(-1, -2), n=nw, dim=-1)  # (B, E, F1, N_w)
         del gc
         gxf = gkf = None
+        if ctx.dense:
+            gkf, gxf = _dense_adjoints(
+                gp, xf, kf, scale, ctx.needs_input_grad[1], ctx.needs_input_grad[0]
+            )
+            return gxf, gkf, None, None, None, None, None, None
         if ctx.needs_input_grad[1]:
             xg = gather_spectra(xf, sources)
             torch.view_as_real(xg)[..., 1].neg_()  # conj in place
@@ -87,4 +96,30 @@ class EdgeMessages(torch.autograd.Function):
             # serially over threads
             gx = torch.matmul(onehot.T.to(gr.dtype), gr)
             gxf = torch.view_as_complex(gx.view(*xf.shape, 2))
-        return gxf, gkf, None, None, None, None, None
+        return gxf, gkf, None, None, None, None, None, None
+
+
+def _dense_adjoints(
+    gp: Tensor, xf: Tensor, kf: Tensor, scale: Tensor, want_k: bool, want_x: bool
+) -> tuple[Tensor | None, Tensor | None]:
+    """The all-pairs graph's adjoints without a gathered (B, E, F1, N_w) copy: one
+    multiply-accumulate pass over ``gp`` each, looping over the shorter axis.
+
+    gkf[A, v] = Σ_b gP[b, A, v] · conj(X[b, v]);  gxf[b, v] = Σ_A gP[b, A, v] · conj(K[A, v]).
+    """
+    b, j = xf.shape[:2]
+    g = gp.view(b, j, j, *gp.shape[-2:])
+    gkf = gxf = None
+    if want_k:
+        xc = xf.conj().resolve_conj().unsqueeze(1)  # (B, 1, J, F1, N_w)
+        acc = torch.zeros_like(g[0])
+        for i in range(b):
+            acc.addcmul_(g[i], xc[i])
+        gkf = acc.mul_(scale).flatten(0, 1)
+    if want_x:
+        kc = (kf.conj() * scale).view(j, j, *kf.shape[-2:])
+        acc = torch.zeros_like(g[:, 0])
+        for a in range(j):
+            acc.addcmul_(g[:, a], kc[a])
+        gxf = acc
+    return gkf, gxf

@@ -92,6 +92,9 @@ class SpatialModel(nn.Module):
             if not (0 <= a < num_joints and 0 <= v < num_joints):
                 raise ValueError(f"edge {(a, v)} out of range for {num_joints} joints")
         self.num_joints = num_joints
+        # The all-pairs graph in (A, v) order (``build_edges(mode="full")``): its per-edge
+        # spectra are a broadcast product, with no gathered copy of the inputs' spectra.
+        self._dense = self.edges == [(a, v) for a in range(num_joints) for v in range(num_joints)]
         self.heatmap_size = (w, h)
         self.kernel_size = kernel_size
         self.beta = float(beta)
@@ -187,7 +190,7 @@ class SpatialModel(nn.Module):
         # (B, J, nh//2+1, nw): inputs once per joint, not per edge
         xf = torch.fft.fft(torch.fft.rfft(x, n=nh, dim=-2), n=nw, dim=-1)
         onehot = self._src_onehot.to(x.dtype)
-        return EdgeMessages.apply(xf, kf, self.sources, onehot, w, h, nh)  # (B, E, w, h)
+        return EdgeMessages.apply(xf, kf, self.sources, onehot, w, h, nh, self._dense)  # (B,E,w,h)
 
     def _kernel_spectra(self, dtype: torch.dtype) -> Tensor:
         """(E, nh//2+1, nw) spectra of the kernels: once per forward, not per sample.
