@@ -214,10 +214,12 @@ def check_same_data(rows: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 def control_steps(later: list[dict[str, Any]], detector: dict[str, Any]) -> int:
-    """The equal-time control's length: the minutes of the stages after the detector
-    (``later``: the spatial and joint runs' metrics) over the detector stage's own seconds per
-    optimiser step (validation included on both sides)."""
-    extra_seconds = sum(60.0 * float(m["minutes"]) for m in later)
+    """The equal-time control's length: the training minutes of the stages after the detector
+    (``later``: the spatial and joint runs' metrics, their ``fit_minutes``) over the detector
+    stage's own seconds per optimiser step. Both sides are fit time, validation included:
+    neither the later stages' start-up nor their test-set evaluation is training, and the
+    control's own are not counted either."""
+    extra_seconds = sum(60.0 * float(m["fit_minutes"]) for m in later)
     return max(1, math.ceil(extra_seconds / max(float(detector["step_seconds"]), 1e-3)))
 
 

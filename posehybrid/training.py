@@ -223,9 +223,9 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         "data_fingerprint": data_print.fingerprint,
         "data_identity": identity,
         **module.test_summary,
-        "minutes": sum(parts) / 60.0,  # every part: the control row's budget reads it
+        "minutes": sum(parts) / 60.0,  # every part, start-up and test scoring included
         "minutes_parts": [p / 60.0 for p in parts],  # interrupted runs first, this one last
-        "fit_minutes": fit_seconds / 60.0,
+        "fit_minutes": fit_seconds / 60.0,  # every part: the control row's budget reads it
         "epochs": epochs,
         "epoch_seconds": fit_seconds / epochs,
         "steps": steps,

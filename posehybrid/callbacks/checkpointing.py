@@ -14,7 +14,8 @@
   (atomically) and the full state is restored with its paths remapped, so the resumed run
   selects and tests exactly what the uninterrupted run would have.
 * :class:`StageClock` carries a stage's wall time across interruptions (``metrics.json``'s
-  ``minutes`` is the sum of all parts: the ablation's control row is budgeted from it).
+  ``minutes`` and ``fit_minutes`` are sums over all parts: the ablation's control row is
+  budgeted from ``fit_minutes``).
 * :class:`ConfiguredLearningRate`: on resume, a learning rate that differs from the
   checkpoint's (``resume=auto stage.module.optimizer.lr=1e-4`` after a divergence) replaces the
   restored one, instead of being silently overwritten by the optimiser state.

@@ -20,6 +20,7 @@ FFT details (why the sizes are what they are):
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from scipy.fft import next_fast_len
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -30,6 +31,42 @@ def fft_sizes(size: int, kernel_size: int) -> tuple[int, int, int]:
     c = min(kernel_size // 2, size - 1)
     # real=True: the 2·3·5-smooth sizes, those that real FFTs (pocketfft/MKL) handle fastest
     return 2 * c + 1, c, next_fast_len(size + c, real=True)
+
+
+def fft_layout(kernel_size: int, size: int, n: int) -> tuple[Tensor, Tensor]:
+    """For one axis: where each of the N FFT-input positions reads the kernel from.
+
+    The FFT input is the kernel cropped to its 2c+1 central taps (c from :func:`fft_sizes`),
+    flipped (cross-correlation = convolution with the flipped kernel), zero-padded to N and
+    rolled by −c so that the 'same' window starts at index 0. Position p holds kernel tap
+    ``index[p]`` where ``valid[p]``, else 0. Returns ``(index (N,) long, valid (N,) bool)``.
+    """
+    c = min(kernel_size // 2, size - 1)
+    q = (torch.arange(n) + c) % n  # the un-rolled, padded position
+    valid = q < 2 * c + 1
+    index = torch.where(valid, kernel_size // 2 + c - q, 0)
+    return index, valid
+
+
+def fft_plan(kernel_size: int, h: int, w: int) -> tuple[int, int, Tensor, Tensor]:
+    """The FFT plan of K x K kernels on h x w maps: ``(N_h, N_w, index (N_h*N_w,), mask
+    (N_h, N_w))``, where the FFT input is ``kernels.flatten(1)[:, index] * mask`` (one gather
+    instead of crop, flip, pad and roll: four copies forward and four backward each step)."""
+    nh, nw = fft_sizes(h, kernel_size)[2], fft_sizes(w, kernel_size)[2]
+    rows, row_ok = fft_layout(kernel_size, h, nh)
+    cols, col_ok = fft_layout(kernel_size, w, nw)
+    index = (rows[:, None] * kernel_size + cols[None, :]).flatten()
+    return nh, nw, index, (row_ok[:, None] & col_ok[None, :]).float()
+
+
+def kernel_spectra(
+    weight: Tensor, index: Tensor, mask: Tensor, beta: float, dtype: torch.dtype
+) -> Tensor:
+    """(E, K, K) pre-SoftPlus weights -> (E, N_h//2+1, N_w) spectra on the plan of
+    :func:`fft_plan` (``index``, ``mask`` (N_h, N_w))."""
+    k = weight.flatten(1).index_select(1, index).view(len(weight), *mask.shape)
+    k = F.softplus(k, beta=beta).to(dtype) * mask.to(dtype)
+    return torch.fft.fft(torch.fft.rfft(k, dim=-2), dim=-1)
 
 
 def gather_spectra(xf: Tensor, sources: Tensor) -> Tensor:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from posehybrid.models.fft_messages import EdgeMessages, fft_sizes
+from posehybrid.models.fft_messages import EdgeMessages, fft_plan, fft_sizes, kernel_spectra
 
 
 def softplus_inverse(y: Tensor, beta: float = 1.0, min_value: float = 1e-10) -> Tensor:
@@ -116,9 +116,10 @@ class SpatialModel(nn.Module):
         self.weight = nn.Parameter(torch.empty(e, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.empty((e,) if bias == "scalar" else (e, h, w)))
         self.edge_weight = nn.Parameter(torch.empty(e)) if edge_weights else None
-        # Per-axis FFT plan: rows (h) and columns (w).
-        self._kh, self._ch, self._nh = fft_sizes(h, kernel_size)
-        self._kw, self._cw, self._nw = fft_sizes(w, kernel_size)
+        # The FFT plan: lengths per axis and where each FFT input position reads its kernel tap
+        self._nh, self._nw, layout_index, layout_mask = fft_plan(kernel_size, h, w)
+        self.register_buffer("_layout_index", layout_index, persistent=False)  # (N_h * N_w,)
+        self.register_buffer("_layout_mask", layout_mask, persistent=False)  # (N_h, N_w)
         self.reset_parameters(bias_init)
 
     # ----------------------------------------------------------------------------- parameters
@@ -212,16 +213,7 @@ class SpatialModel(nn.Module):
         return kf
 
     def _compute_spectra(self, dtype: torch.dtype) -> Tensor:
-        kh, ch, nh = self._kh, self._ch, self._nh
-        kw, cw, nw = self._kw, self._cw, self._nw
-        k = self.kernels().to(dtype)
-        # Crop to the displacements that can matter, flip (cross-correlation = convolution
-        # with the flipped kernel), zero-pad to the FFT size and roll the centre to (0, 0) so
-        # that the 'same' window is [0, h) x [0, w) of the circular result.
-        r0, c0 = self.kernel_size // 2 - ch, self.kernel_size // 2 - cw
-        k = k[:, r0 : r0 + kh, c0 : c0 + kw].flip(-2, -1)
-        k = torch.roll(F.pad(k, (0, nw - kw, 0, nh - kh)), shifts=(-ch, -cw), dims=(-2, -1))
-        return torch.fft.fft(torch.fft.rfft(k, dim=-2), dim=-1)
+        return kernel_spectra(self.weight, self._layout_index, self._layout_mask, self.beta, dtype)
 
     def conv_fft(self, e: Tensor) -> Tensor:
         """SoftPlus(w_{A|v}) ⋆ ReLU(e_v) for every edge by FFT: (B,J,h,w) -> (B,E,h,w)."""

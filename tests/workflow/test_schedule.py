@@ -48,7 +48,11 @@ def test_planned_steps_counts_epoch_caps_and_batch_limits() -> None:
 
 
 def test_control_budget_is_the_spatial_and_joint_time_in_detector_steps() -> None:
-    later = [{"stage": "spatial", "minutes": 2.0}, {"stage": "joint", "minutes": 3.0}]
-    # 5 minutes = 300 s at 0.25 s per detector step
+    # fit minutes, not the runs' whole minutes (start-up and test-set scoring are not training)
+    later = [
+        {"stage": "spatial", "minutes": 2.5, "fit_minutes": 2.0},
+        {"stage": "joint", "minutes": 3.5, "fit_minutes": 3.0},
+    ]
+    # 5 fit minutes = 300 s at 0.25 s per detector step
     assert control_steps(later, {"step_seconds": 0.25}) == 1200
     assert control_steps(later, {"step_seconds": 0.7}) == 429  # rounded up
