@@ -25,7 +25,13 @@ from omegaconf import DictConfig
 from posehybrid.ablation import ablation_markdown, mean_pose_row, row
 from posehybrid.provenance import data_identity, fingerprint, identity_differences
 from posehybrid.utils.io import atomic_write_json, atomic_write_text
-from posehybrid.utils.runs import finished_runs, latest_run, read_metrics, run_dir_of
+from posehybrid.utils.runs import (
+    finished_runs,
+    latest_run,
+    read_metrics,
+    run_checkpoint,
+    run_dir_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +203,7 @@ def resolve_upstream(cfg: DictConfig) -> None:
                     f"upstream stage {up!r} finished but left no checkpoint for this data "
                     f"(fingerprint {data_print}) in {experiment_dir}"
                 )
-        init[up] = str(run / "checkpoints" / "best.ckpt")
+        init[up] = str(run_checkpoint(run))
         log.info("stage %s: using %s checkpoint %s", cfg.stage.name, up, init[up])
 
 

@@ -97,7 +97,7 @@ TrainSchema = schema("TrainSchema", {
     "resume": Optional[str], "ckpt_path": Optional[str],  # noqa: UP045
     "min_free_mb": float, "optimized_metric": str, "threads": Optional[int],  # noqa: UP045
     "steps": StepsSchema, "warn_below_steps": int, "ablation": AblationSchema,
-    "auto_upstream": bool,
+    "auto_upstream": bool, "test_checkpoint": str,
     "data": Any, "model": Any, "trainer": Any, "callbacks": Any, "paths": Any, "stage": Any,
     "logger": Default(Any, None),  # logger=none leaves the group empty
 })  # fmt: skip

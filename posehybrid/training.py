@@ -170,6 +170,23 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
             lock.release()
 
 
+TEST_CHECKPOINTS = ("auto", "best", "last")
+
+
+def checkpoint_to_test(choice: str, trainer: pl.Trainer, best: str, output_dir: Path) -> str:
+    """The checkpoint a stage tests (``train.yaml: test_checkpoint``): ``last`` (written at the
+    end of the fit), ``best`` (on validation), or ``auto``: the last when the run trained all
+    ``trainer.max_steps`` (its schedule annealed), else the best (early stopping or an epoch
+    cap ended it first). "" when there is none (the in-memory weights are tested)."""
+    if choice not in TEST_CHECKPOINTS:
+        raise ValueError(f"test_checkpoint: got {choice!r}, expected one of {TEST_CHECKPOINTS}")
+    last = output_dir / "checkpoints" / "last.ckpt"
+    completed = 0 < trainer.max_steps <= trainer.global_step
+    if choice == "last" or (choice == "auto" and completed):
+        return str(last) if last.is_file() else best
+    return best
+
+
 def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     resume = resume_path(cfg, output_dir)
     check_resume(cfg, resume)
@@ -211,7 +228,8 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         )
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+    tested = checkpoint_to_test(cfg.test_checkpoint, trainer, best, output_dir)
+    trainer.test(module, datamodule=datamodule, ckpt_path=tested or None, weights_only=True)
     epochs = max(1, trainer.current_epoch)
     steps = max(1, trainer.global_step)
     parts = [*clock.earlier, time.time() - started]  # seconds of each run of this stage
@@ -230,6 +248,7 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         "epoch_seconds": fit_seconds / epochs,
         "steps": steps,
         "step_seconds": fit_seconds / steps,  # the control row's budget is read in steps
+        "checkpoint": tested,  # what was tested: the next stage starts from it (run_checkpoint)
         "best_checkpoint": best,
         "init": OmegaConf.to_container(cfg.stage.init, resolve=True),
         "resumed_from": resume,

@@ -1,6 +1,7 @@
 """The spatial model's FFT: per-edge spectrum products and the cropped two-pass inverse, with a
 hand-written backward (autograd's version zero-fills and copies every crop and rescales
-separately). ``SpatialModel`` (``models/spatial_model.py``) is the only user.
+separately). ``SpatialModel`` (``models/spatial_model.py``) and its strided variant
+(``models/strided_spatial.py``) are the users.
 
 FFT details (why the sizes are what they are):
 - Only displacements |d| ≤ H−1 (W−1) can link two pixels of an H×W map, so the kernel is cropped
@@ -9,9 +10,10 @@ FFT details (why the sizes are what they are):
   circular wrap-around of an N-point FFT lands outside it as long as N ≥ H + c (not H + K − 1).
   ``scipy.fft.next_fast_len`` rounds that up to a 2·3·5-smooth size. The kernel is rolled so that its
   centre sits at the origin, which moves the window to rows 0..H−1 (crops start at 0, so the
-  backward pass can zero-pad inside the FFTs with ``n=``).
+  backward pass can zero-pad inside the FFTs with ``n=``). Crop, flip, pad and roll are one
+  gather (:func:`fft_plan`).
 - Input maps are transformed once (B,J), kernels once per forward (E), spectra are gathered per
-  edge, and the inverse is two 1-D passes: ``ifft`` over columns then crop to W, ``irfft`` over
+  edge (for the all-pairs graph: broadcast, no gathered copy), and the inverse is two 1-D passes: ``ifft`` over columns then crop to W, ``irfft`` over
   rows then crop to H, so columns outside the window are never transformed along rows.
 - The log is per edge, so the inverse must be per edge too; the E log-messages are then summed
   into their targets (a (J,E) 0/1 matmul).

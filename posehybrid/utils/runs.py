@@ -47,6 +47,14 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def run_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint a finished run tested and reported (``metrics.json``'s ``checkpoint``,
+    ``train.yaml: test_checkpoint``): what a downstream stage starts from. Runs written before
+    that key existed tested ``best.ckpt``."""
+    tested = (read_metrics(run_dir) or {}).get("checkpoint")
+    return Path(tested) if tested else Path(run_dir) / "checkpoints" / "best.ckpt"
+
+
 def unfinished_runs(experiment_dir: str | Path, stage: str) -> list[Path]:
     """Runs of ``stage`` that saved ``last.ckpt`` but never wrote metrics.json, oldest first."""
     base = Path(experiment_dir) / stage

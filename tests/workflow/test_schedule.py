@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from omegaconf import OmegaConf
 
 from posehybrid.pipeline import control_steps
+from posehybrid.training import checkpoint_to_test
+from posehybrid.utils.runs import run_checkpoint
 from posehybrid.utils.schedule import planned_steps
 from tests.workflow.conftest import TinyPipeline, train
 
@@ -56,3 +59,26 @@ def test_control_budget_is_the_spatial_and_joint_time_in_detector_steps() -> Non
     # 5 fit minutes = 300 s at 0.25 s per detector step
     assert control_steps(later, {"step_seconds": 0.25}) == 1200
     assert control_steps(later, {"step_seconds": 0.7}) == 429  # rounded up
+
+
+def test_tested_checkpoint_is_the_schedules_end_unless_the_run_stopped_early(
+    tmp_path: Path,
+) -> None:
+    ckpts = tmp_path / "checkpoints"
+    ckpts.mkdir()
+    (ckpts / "last.ckpt").write_bytes(b"")
+    best = str(ckpts / "best.ckpt")
+    done = SimpleNamespace(max_steps=100, global_step=100)
+    stopped = SimpleNamespace(max_steps=100, global_step=40)  # early stopping / an epoch cap
+    assert checkpoint_to_test("auto", done, best, tmp_path) == str(ckpts / "last.ckpt")
+    assert checkpoint_to_test("auto", stopped, best, tmp_path) == best
+    assert checkpoint_to_test("best", done, best, tmp_path) == best
+    assert checkpoint_to_test("last", stopped, best, tmp_path) == str(ckpts / "last.ckpt")
+    with pytest.raises(ValueError, match="test_checkpoint"):
+        checkpoint_to_test("final", done, best, tmp_path)
+
+
+def test_downstream_starts_from_the_tested_checkpoint(tmp_path: Path) -> None:
+    assert run_checkpoint(tmp_path) == tmp_path / "checkpoints" / "best.ckpt"  # older runs
+    (tmp_path / "metrics.json").write_text(json.dumps({"checkpoint": "/r/checkpoints/last.ckpt"}))
+    assert run_checkpoint(tmp_path) == Path("/r/checkpoints/last.ckpt")
