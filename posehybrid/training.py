@@ -170,16 +170,12 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
             lock.release()
 
 
-TEST_CHECKPOINTS = ("auto", "best", "last")
-
-
 def checkpoint_to_test(choice: str, trainer: pl.Trainer, best: str, output_dir: Path) -> str:
     """The checkpoint a stage tests (``train.yaml: test_checkpoint``): ``last`` (written at the
     end of the fit), ``best`` (on validation), or ``auto``: the last when the run trained all
     ``trainer.max_steps`` (its schedule annealed), else the best (early stopping or an epoch
-    cap ended it first). "" when there is none (the in-memory weights are tested)."""
-    if choice not in TEST_CHECKPOINTS:
-        raise ValueError(f"test_checkpoint: got {choice!r}, expected one of {TEST_CHECKPOINTS}")
+    cap ended it first). "" when there is none (the in-memory weights are tested). The value
+    was checked at start-up (``utils/validate.py``)."""
     last = output_dir / "checkpoints" / "last.ckpt"
     completed = 0 < trainer.max_steps <= trainer.global_step
     if choice == "last" or (choice == "auto" and completed):

@@ -110,6 +110,7 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("trainer.max_epochs", epochs, "an integer >= 1 (or -1: no limit)"),
     ("trainer.max_steps", epochs, "an integer >= 1 (or -1: no limit)"),
     ("warn_below_steps", non_negative_int, "an integer >= 0"),
+    ("test_checkpoint", lambda v: v in ("auto", "best", "last"), "auto, best or last"),
     ("min_free_mb", non_negative, "MiB >= 0"),
     ("callbacks.finite_loss.divergence_factor", lambda v: v is None or (_is_num(v) and v > 1),
      "null (off) or a factor > 1"),

@@ -14,6 +14,7 @@ from posehybrid.pipeline import control_steps
 from posehybrid.training import checkpoint_to_test
 from posehybrid.utils.runs import run_checkpoint
 from posehybrid.utils.schedule import planned_steps
+from posehybrid.utils.validate import config_problems
 from tests.workflow.conftest import TinyPipeline, train
 
 
@@ -74,8 +75,8 @@ def test_tested_checkpoint_is_the_schedules_end_unless_the_run_stopped_early(
     assert checkpoint_to_test("auto", stopped, best, tmp_path) == best
     assert checkpoint_to_test("best", done, best, tmp_path) == best
     assert checkpoint_to_test("last", stopped, best, tmp_path) == str(ckpts / "last.ckpt")
-    with pytest.raises(ValueError, match="test_checkpoint"):
-        checkpoint_to_test("final", done, best, tmp_path)
+    cfg = OmegaConf.create({"test_checkpoint": "final"})
+    assert config_problems(cfg) == ["test_checkpoint='final': expected auto, best or last"]
 
 
 def test_downstream_starts_from_the_tested_checkpoint(tmp_path: Path) -> None:
