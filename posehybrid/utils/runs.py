@@ -49,10 +49,11 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
 
 def run_checkpoint(run_dir: str | Path) -> Path:
     """The checkpoint a finished run tested and reported (``metrics.json``'s ``checkpoint``,
-    ``train.yaml: test_checkpoint``): what a downstream stage starts from. Runs written before
-    that key existed tested ``best.ckpt``."""
+    ``train.yaml: test_checkpoint``): what a downstream stage starts from. Found by its file
+    name in the run's own ``checkpoints/``, so a moved or copied experiment directory still
+    finds its own files. Runs written before that key existed tested ``best.ckpt``."""
     tested = (read_metrics(run_dir) or {}).get("checkpoint")
-    return Path(tested) if tested else Path(run_dir) / "checkpoints" / "best.ckpt"
+    return Path(run_dir) / "checkpoints" / (Path(tested).name if tested else "best.ckpt")
 
 
 def unfinished_runs(experiment_dir: str | Path, stage: str) -> list[Path]:

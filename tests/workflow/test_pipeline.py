@@ -43,7 +43,7 @@ def test_second_joint_run_reuses_the_upstream_checkpoints(
 
     log_dir = tmp_path / "outputs"
     shutil.copytree(tiny_pipeline.experiment_dir, log_dir / "tiny")
-    spatial_ckpt = _metrics(tiny_pipeline.run("spatial"))["best_checkpoint"]
+    spatial_ckpt = _metrics(tiny_pipeline.run("spatial"))["checkpoint"]  # the tested one
     copied = str(log_dir / "tiny" / Path(spatial_ckpt).relative_to(tiny_pipeline.experiment_dir))
     proc = train(
         ["stage=joint", "name=tiny", "logger=none", *TINY, *tiny_pipeline.paths(log_dir)],
