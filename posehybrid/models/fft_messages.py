@@ -22,7 +22,6 @@ FFT details (why the sizes are what they are):
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from scipy.fft import next_fast_len
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -61,13 +60,11 @@ def fft_plan(kernel_size: int, h: int, w: int) -> tuple[int, int, Tensor, Tensor
     return nh, nw, index, (row_ok[:, None] & col_ok[None, :]).float()
 
 
-def kernel_spectra(
-    weight: Tensor, index: Tensor, mask: Tensor, beta: float, dtype: torch.dtype
-) -> Tensor:
-    """(E, K, K) pre-SoftPlus weights -> (E, N_h//2+1, N_w) spectra on the plan of
-    :func:`fft_plan` (``index``, ``mask`` (N_h, N_w))."""
-    k = weight.flatten(1).index_select(1, index).view(len(weight), *mask.shape)
-    k = F.softplus(k, beta=beta).to(dtype) * mask.to(dtype)
+def kernel_spectra(kernels: Tensor, index: Tensor, mask: Tensor) -> Tensor:
+    """(E, K, K) kernels -> (E, N_h//2+1, N_w) spectra on the plan of :func:`fft_plan`
+    (``index``, ``mask`` (N_h, N_w))."""
+    k = kernels.flatten(1).index_select(1, index).view(len(kernels), *mask.shape)
+    k = k * mask.to(k.dtype)
     return torch.fft.fft(torch.fft.rfft(k, dim=-2), dim=-1)
 
 

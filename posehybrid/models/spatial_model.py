@@ -213,7 +213,7 @@ class SpatialModel(nn.Module):
         return kf
 
     def _compute_spectra(self, dtype: torch.dtype) -> Tensor:
-        return kernel_spectra(self.weight, self._layout_index, self._layout_mask, self.beta, dtype)
+        return kernel_spectra(self.kernels().to(dtype), self._layout_index, self._layout_mask)
 
     def conv_fft(self, e: Tensor) -> Tensor:
         """SoftPlus(w_{A|v}) ⋆ ReLU(e_v) for every edge by FFT: (B,J,h,w) -> (B,E,h,w)."""

@@ -97,17 +97,12 @@ class StridedSpatialModel(SpatialModel):
         spectra at stride 1."""
         if self.pairwise_stride == 1:
             return super()._compute_spectra(dtype)
-        full = kernel_spectra(
-            self.weight.index_select(0, self._self_ids),
-            self._layout_index,
-            self._layout_mask,
-            self.beta,
-            dtype,
+        own = self.kernels().index_select(0, self._self_ids).to(dtype)
+        coarse = self.coarse_kernels(self._pair_ids).to(dtype)
+        return (
+            kernel_spectra(own, self._layout_index, self._layout_mask),
+            kernel_spectra(coarse, self._coarse_index, self._coarse_mask),
         )
-        coarse = self.coarse_kernels(self._pair_ids).to(dtype).flatten(1)
-        k = coarse.index_select(1, self._coarse_index).view(len(coarse), *self._coarse_mask.shape)
-        k = k * self._coarse_mask.to(dtype)
-        return full, torch.fft.fft(torch.fft.rfft(k, dim=-2), dim=-1)
 
     def _log_sum(self, conv: Tensor, ids: Tensor, weight: Tensor) -> Tensor:
         """Σ over each target of ``log(conv + SoftPlus(b) + eps)``: (B,E',p,q) -> (B,J,p,q);
