@@ -1,9 +1,11 @@
 """Where the batch-1 inference time of ``model=small`` goes (``torch.profiler``).
 
-    python -m benchmarks.profile_inference [--threads N] [--runs 50] [--no-fold] [--json FILE]
+    python -m benchmarks.profile_inference [--threads N] [--runs 50] [--no-fold]
+        [--precision auto|32-true|bf16-mixed] [--json FILE]
 
 Same module and call as the ``infer_ms_small`` figure (``benchmarks.inference``): detector,
-spatial model, decode, batch 1, eval + ``torch.inference_mode``, batch norm folded. Prints the
+spatial model, decode, batch 1, eval + ``torch.inference_mode``, batch norm folded, at the
+figure's precision (``auto``). Prints the
 share of each stage (``record_function`` ranges) and the top operators by self CPU time. Not
 part of ``make bench``: the profiler's own overhead (~10 µs per op) inflates the many small
 ops of the decode, so read the shares, not the absolute times, and time with the bench.
@@ -21,6 +23,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from benchmarks.common import Settings
 from benchmarks.inference import build
+from posehybrid.inference import PRECISIONS, autocast, resolve_precision
 
 STAGES = ("detector", "spatial", "decode")
 
@@ -36,13 +39,14 @@ def staged_predict(module: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 
 def profile_inference(
-    runs: int = 50, warmup: int = 20, fold: bool = True, top: int = 15
+    runs: int = 50, warmup: int = 20, fold: bool = True, top: int = 15, precision: str = "auto"
 ) -> dict[str, Any]:
     """Stage totals (ms per call) and the ``top`` operators by self CPU time."""
     module = build(Settings(), fold=fold)
     w, h = module.codec.input_size
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
+    precision = resolve_precision(precision, x.device)
+    with torch.inference_mode(), autocast(precision, x.device):
         for _ in range(warmup):
             staged_predict(module, x)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -65,6 +69,7 @@ def profile_inference(
         "runs": runs,
         "threads": torch.get_num_threads(),
         "batch_norm_folded": fold,
+        "precision": precision,
         "edges": len(module.edges),
         "stage_ms": stages,
         "stage_share": {k: v / total for k, v in stages.items()} if total else {},
@@ -78,11 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--no-fold", action="store_true", help="keep the batch-norm layers")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--json", default=None, help="also write the result here")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = profile_inference(args.runs, fold=not args.no_fold)
+    result = profile_inference(args.runs, fold=not args.no_fold, precision=args.precision)
     print(result["table"])
     for stage, ms in result["stage_ms"].items():
         print(f"{stage:>9}: {ms:7.2f} ms/call ({100 * result['stage_share'][stage]:.0f} %)")

@@ -22,7 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from posehybrid.inference import TTA, chunks, letterbox, pick_device, predict_batch, to_batch
+from posehybrid.inference import (
+    TTA,
+    autocast,
+    chunks,
+    letterbox,
+    pick_device,
+    predict_batch,
+    resolve_precision,
+    to_batch,
+)
 from posehybrid.modules.base import PoseModule
 
 Image = str | os.PathLike | np.ndarray
@@ -61,6 +70,8 @@ class Predictor:
         device: where it runs. tta: flip / multi-scale averaging (:class:`TTA`; None: none).
         batch_size: images per forward pass in :meth:`predict_batch`.
         box_scale: crop size as a multiple of a ``torso_box`` (FLIC-style models).
+        precision: ``32-true`` or ``bf16-mixed`` (the detector in bf16 autocast, the spatial
+            model in fp32; :func:`posehybrid.inference.resolve_precision`).
     """
 
     def __init__(
@@ -70,6 +81,7 @@ class Predictor:
         tta: TTA | None = None,
         batch_size: int = 8,
         box_scale: float = 3.0,
+        precision: str = "32-true",
     ) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -78,6 +90,7 @@ class Predictor:
         self.tta = tta or TTA()
         self.batch_size = int(batch_size)
         self.box_scale = float(box_scale)
+        self.precision = resolve_precision(precision, device)
 
     @property
     def joints(self) -> tuple[str, ...]:
@@ -99,7 +112,8 @@ class Predictor:
                      for im in group]  # fmt: skip
             batch = to_batch([inp for inp, _ in boxed]).to(self.device)
             inv = torch.from_numpy(np.stack([a for _, a in boxed]).astype(np.float32))
-            out.append(predict_batch(self.module, batch, inv, self.tta))
+            with autocast(self.precision, self.device):
+                out.append(predict_batch(self.module, batch, inv, self.tta))
         if not out:
             j = len(self.joints)
             return np.zeros((0, j, 2)), np.zeros((0, j)), np.zeros((0, j))
@@ -129,6 +143,7 @@ def load(
     scales: Sequence[float] = (1.0,),
     batch_size: int = 8,
     box_scale: float = 3.0,
+    precision: str = "auto",
 ) -> Predictor:
     """A :class:`Predictor` for a posehybrid checkpoint of any stage.
 
@@ -139,8 +154,12 @@ def load(
         flip: also run the mirrored image and average (left/right swapped back).
         scales: input scales whose maps are averaged, e.g. ``(1.0, 0.8, 1.2)``.
         batch_size: images per forward pass. box_scale: torso-box crop size (FLIC).
+        precision: ``auto`` (training's default on this device: ``bf16-mixed`` where it
+            computes bf16 natively, else ``32-true``), ``32-true`` or ``bf16-mixed``.
     """
     from posehybrid.modules.load import load_module
 
     module = load_module(Path(ckpt).expanduser().resolve())
-    return Predictor(module, pick_device(device), TTA.from_cfg(flip, scales), batch_size, box_scale)
+    return Predictor(
+        module, pick_device(device), TTA.from_cfg(flip, scales), batch_size, box_scale, precision
+    )

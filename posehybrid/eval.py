@@ -34,7 +34,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
-from posehybrid.inference import TTA, inference_trainer, pick_device, resolve_user_path
+from posehybrid.inference import (
+    TTA,
+    inference_trainer,
+    pick_device,
+    resolve_precision,
+    resolve_user_path,
+)
 from posehybrid.provenance import check_against_training, data_config, data_facts
 from posehybrid.utils.cli import user_errors
 from posehybrid.utils.console import setup_console
@@ -137,6 +143,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     ckpt = resolve_user_path(cfg.ckpt)
     tta = TTA.from_cfg(cfg.flip_test, cfg.scales)
     device = pick_device(cfg.device)
+    precision = resolve_precision(str(cfg.precision), device)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     keys = [o.lstrip("+~").split("=", 1)[0] for o in _cli_overrides()]
@@ -155,7 +162,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     # The module comes loaded (safe load, batch norm folded): no ckpt_path to restore.
     module.tta, module.keep_test_outputs = tta, True
     setup_console()  # Lightning's lines once, through Hydra's handlers, without its adverts
-    trainer = inference_trainer(device)
+    trainer = inference_trainer(device, precision)
     trainer.test(module, datamodule=datamodule, verbose=False)
     res = module.test_outputs
     if res is None or module.test_summary is None:
@@ -176,6 +183,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "n": len(res["pred"]),
         "data": {"root": facts["root"], "splits": facts["splits"], "from": source, **provenance},
         "tta": tta.as_dict(),
+        "precision": precision,
         **module.test_summary,
         "curve": module.test_curve,
     }
@@ -210,7 +218,7 @@ SUMMARY_KEYS = ("stage", "dataset", "experiment", "n", "pck@0.1", "pck@0.2", "pa
 def main(cfg: DictConfig) -> None:
     with user_errors("eval"):
         metrics = run(cfg)
-    keys = ("output_dir", *SUMMARY_KEYS, "tta")
+    keys = ("output_dir", *SUMMARY_KEYS, "tta", "precision")
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}))
 
 

@@ -37,7 +37,13 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import posehybrid.utils.resolvers  # noqa: F401  (registers ${ph.*} resolvers)
-from posehybrid.inference import TTA, inference_trainer, pick_device, resolve_user_path
+from posehybrid.inference import (
+    TTA,
+    inference_trainer,
+    pick_device,
+    resolve_precision,
+    resolve_user_path,
+)
 from posehybrid.utils.cli import user_errors
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -128,6 +134,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     module = load_module(resolve_user_path(cfg.ckpt))
     module.tta = tta
     device = pick_device(cfg.device)
+    precision = resolve_precision(str(cfg.precision), device)
     if cfg.output:
         out_dir = resolve_user_path(cfg.output)
         print(f"predict: writing to {out_dir}", file=sys.stderr)
@@ -150,7 +157,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     dataset = ImageFiles(files, module.codec.input_size, module.joint_set, box, cfg.box_scale)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=0)
     setup_console()
-    trainer = inference_trainer(device, [writer])
+    trainer = inference_trainer(device, precision, [writer])
     trainer.predict(module, dataloaders=loader, return_predictions=False)
     failed, written = writer.failed, writer.written
     return {
@@ -160,6 +167,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "stage": module.stage_name,
         "joint_set": module.joint_set.name,
         "tta": tta.as_dict(),
+        "precision": precision,
     }
 
 

@@ -29,7 +29,7 @@ def ckpt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 def _predict_cli(ckpt: Path, src: Path, out: Path, **kw) -> None:
     cfg = {"ckpt": str(ckpt), "input": str(src), "output": str(out), "flip_test": False,
            "scales": [1.0], "torso_box": None, "box_scale": 3.0, "batch_size": 2,
-           "device": "cpu", "overlay": False, "overlay_min_side": 512, **kw}  # fmt: skip
+           "device": "cpu", "overlay": False, "overlay_min_side": 512, "precision": "auto", **kw}  # fmt: skip
     predict_run(OmegaConf.create(cfg))
 
 

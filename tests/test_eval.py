@@ -197,7 +197,7 @@ def test_predict_then_score_reproduces_the_test_metrics(tiny_run: dict, tmp_path
             {"ckpt": str(tiny_run["ckpt"]), "input": str(folder / "images"),
              "output": str(tmp_path), "flip_test": False, "scales": [1.0], "torso_box": None,
              "box_scale": 3.0, "batch_size": 8, "device": "cpu", "overlay": False,
-             "overlay_min_side": 512}
+             "overlay_min_side": 512, "precision": "auto"}
         )
     )  # fmt: skip
     scored = score_run(

@@ -106,7 +106,7 @@ def test_predict_torso_box_and_tta_in_process(ckpt: Path, tmp_path: Path) -> Non
     cfg = OmegaConf.create(
         {"ckpt": str(ckpt), "input": str(src), "output": str(tmp_path / "o"), "flip_test": True,
          "scales": [1.0, 0.75], "torso_box": [80, 40, 120, 100], "box_scale": 3.0,
-         "batch_size": 8, "device": "cpu", "overlay": False, "overlay_min_side": 512}
+         "batch_size": 8, "device": "cpu", "overlay": False, "overlay_min_side": 512, "precision": "auto"}
     )  # fmt: skip
     summary = predict_run(cfg)
     assert summary["images"] == 1 and summary["failed"] == []
@@ -117,7 +117,7 @@ def test_predict_torso_box_and_tta_in_process(ckpt: Path, tmp_path: Path) -> Non
 def test_predict_bad_arguments(ckpt: Path, tmp_path: Path) -> None:
     base = {"ckpt": str(ckpt), "input": str(tmp_path / "missing"), "output": str(tmp_path),
             "flip_test": False, "scales": [1.0], "torso_box": None, "box_scale": 3.0,
-            "batch_size": 8, "device": "cpu", "overlay": True, "overlay_min_side": 512}  # fmt: skip
+            "batch_size": 8, "device": "cpu", "overlay": True, "overlay_min_side": 512, "precision": "auto"}  # fmt: skip
     with pytest.raises(ValueError, match="no such file"):
         predict_run(OmegaConf.create(base))
     (tmp_path / "empty").mkdir()

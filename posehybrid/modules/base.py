@@ -18,8 +18,15 @@ from posehybrid.modules.tta import NO_TTA, TTA, tta_heatmaps
 
 
 def to_original(coords: torch.Tensor, inv_affine: torch.Tensor) -> torch.Tensor:
-    """Map (B, J, 2) input-pixel coordinates to original image pixels with (B, 2, 3) affines."""
-    return coords @ inv_affine[:, :, :2].transpose(1, 2) + inv_affine[:, None, :, 2]
+    """Map (B, J, 2) input-pixel coordinates to original image pixels with (B, 2, 3) affines.
+
+    Always at least float32, also under bf16 autocast (test and predict steps at
+    ``bf16-mixed``), which would run the matmul in bf16: its 8-bit mantissa rounds a 300 px
+    coordinate to a multiple of 2 px, a 700 px one to 4 px."""
+    dtype = torch.promote_types(coords.dtype, torch.float32)
+    with torch.autocast(device_type=coords.device.type, enabled=False):
+        c, a = coords.to(dtype), inv_affine.to(dtype)
+        return c @ a[:, :, :2].transpose(1, 2) + a[:, None, :, 2]
 
 
 # Constructor arguments that are objects, not settings: never stored as hyper-parameters (a
