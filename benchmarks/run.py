@@ -7,8 +7,15 @@
 Each figure is measured in this process except the memory one (a child process, so that
 nothing this process holds is counted). Every figure records the machine (CPU model, kernel
 flags, clock, theoretical peak, torch/oneDNN/MKL versions); a measurement that cannot be true
-(an MFU above 1) is written as an ``{"error": ...}`` entry and shown as **error**. Figures run one after another, never concurrently:
-on 2 cores a parallel figure would slow the other down.
+(an MFU above 1) is written as an ``{"error": ...}`` entry and shown as **error**. Figures run
+one after another, never concurrently: on 2 cores a parallel figure would slow the other down.
+
+The process runs with the allocator setting of the entry points (``posehybrid.utils.runtime.
+tune_allocator``, as ``train``, ``eval`` and ``predict`` apply it; ``allocator_tuned`` in
+bench.json): glibc's default returns freed large tensors to the kernel and page-faults them in
+again, at a cost that depends on each loop's allocation pattern. Untuned, the plain loop of
+``lightning_overhead`` paid it and Lightning's did not (plain forward/backward 113/161 ms
+against 105/154 ms per step, same ops), which made the ratio 1.10.
 """
 
 from __future__ import annotations
@@ -102,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "seconds": {},
     }
+    from posehybrid.utils.runtime import tune_allocator
+
+    results["allocator_tuned"] = tune_allocator()
     started = time.perf_counter()
     for name in names:
         if name == "gpu":

@@ -216,6 +216,9 @@ SUMMARY_KEYS = ("stage", "dataset", "experiment", "n", "pck@0.1", "pck@0.2", "pa
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
+    from posehybrid.utils.runtime import tune_allocator
+
+    tune_allocator()  # as train does: big tensors stay in the process between batches
     with user_errors("eval"):
         metrics = run(cfg)
     keys = ("output_dir", *SUMMARY_KEYS, "tta", "precision")

@@ -174,6 +174,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+    from posehybrid.utils.runtime import tune_allocator
+
+    tune_allocator()  # as train does: big tensors stay in the process between batches
     with user_errors("predict"):
         summary = run(cfg)
     print(json.dumps(summary))
