@@ -82,23 +82,29 @@ class StridedSpatialModel(SpatialModel):
         self.register_buffer("_coarse_index", index, persistent=False)
         self.register_buffer("_coarse_mask", mask, persistent=False)
 
-    def coarse_kernels(self, ids: Tensor) -> Tensor:
-        """Probability-space coarse kernels W^s of edges ``ids``: (E', K_s, K_s)."""
+    def coarse_kernels(self, kernels: Tensor) -> Tensor:
+        """Probability-space kernels (E', K, K) -> their coarse kernels W^s (E', K_s, K_s)."""
         s, lo = self.pairwise_stride, self._coarse_crop
-        k = self.kernels().index_select(0, ids)
-        k = k[:, lo : k.shape[-2] - lo, lo : k.shape[-1] - lo].unsqueeze(1)
+        k = kernels[:, lo : kernels.shape[-2] - lo, lo : kernels.shape[-1] - lo].unsqueeze(1)
         t = self._tent.to(k.dtype)
         k = F.conv2d(k, t.view(1, 1, 1, -1), stride=(1, s))
         k = F.conv2d(k, t.view(1, 1, -1, 1), stride=(s, 1))
         return k.squeeze(1) * (s * s)
+
+    def _split_kernels(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """(self-edge kernels (J, K, K), coarse pairwise kernels (E', K_s, K_s)) in ``dtype``,
+        from one SoftPlus of the weights."""
+        kernels = self.kernels()
+        own = kernels.index_select(0, self._self_ids)
+        coarse = self.coarse_kernels(kernels.index_select(0, self._pair_ids))
+        return own.to(dtype), coarse.to(dtype)
 
     def _compute_spectra(self, dtype: torch.dtype) -> Any:
         """(full-resolution self-edge spectra, coarse pairwise spectra); the base class's
         spectra at stride 1."""
         if self.pairwise_stride == 1:
             return super()._compute_spectra(dtype)
-        own = self.kernels().index_select(0, self._self_ids).to(dtype)
-        coarse = self.coarse_kernels(self._pair_ids).to(dtype)
+        own, coarse = self._split_kernels(dtype)
         return (
             kernel_spectra(own, self._layout_index, self._layout_mask),
             kernel_spectra(coarse, self._coarse_index, self._coarse_mask),
@@ -143,10 +149,9 @@ class StridedSpatialModel(SpatialModel):
                 pair = EdgeMessages.apply(xfs, kf_s, pair_src, onehot.index_select(0, self._pair_ids),
                                           w // s, h // s, self._nh_s, self._dense)  # fmt: skip
             else:
-                k = self.kernels().index_select(0, self._self_ids).to(x.dtype).unsqueeze(1)
+                k, k_s = (t.unsqueeze(1) for t in self._split_kernels(x.dtype))
                 own = F.conv2d(x.index_select(1, own_src), k, padding=self.kernel_size // 2,
                                groups=len(k))  # fmt: skip
-                k_s = self.coarse_kernels(self._pair_ids).to(x.dtype).unsqueeze(1)
                 pair = F.conv2d(xs.index_select(1, pair_src), k_s, padding=c_s, groups=len(k_s))
             coarse = self._log_sum(pair, self._pair_ids, self._pair_kept)
             up = F.interpolate(coarse, scale_factor=s, mode="bilinear", align_corners=False)
