@@ -62,7 +62,10 @@ class StridedSpatialModel(SpatialModel):
         if s < 1 or h % s or w % s:
             raise ValueError(f"pairwise_stride must be >= 1 and divide the heat-map size {w}x{h}")
         if s > 1 and self.bias_mode != "scalar":
-            raise ValueError("pairwise_stride > 1 needs bias='scalar'")
+            raise ValueError(
+                f"pairwise_stride={s} needs bias='scalar', got {self.bias_mode!r} "
+                "(pairwise_stride=1, the full-resolution model, takes per-pixel biases)"
+            )
         self.pairwise_stride = s
         is_self = torch.tensor([a == v for a, v in self.edges])
         self.register_buffer("_self_ids", torch.nonzero(is_self).flatten(), persistent=False)
