@@ -7,13 +7,13 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
 from posehybrid.modules.load import build_module
 from posehybrid.modules.spatial import SpatialModule
 from tests.modules.test_norm_modes import _batches
+from tests.modules.trainers import quiet_trainer
 from tests.test_export import tiny_model_cfg
 
 N_TRAIN, N_VAL, BATCH = 6, 4, 2
@@ -33,16 +33,7 @@ def _cached_module() -> tuple[SpatialModule, list[int]]:
 
 
 def _fit(module: SpatialModule, tmp_path: Path, epochs: int) -> None:
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_epochs=epochs)
     train = DataLoader(_batches(N_TRAIN), batch_size=BATCH, shuffle=True)
     val = DataLoader(_batches(N_VAL), batch_size=BATCH)
     trainer.fit(module, train, val)

@@ -24,6 +24,7 @@ from posehybrid.modules.base import to_original
 from posehybrid.modules.load import build_module
 from posehybrid.modules.part_detector import PartDetectorModule
 from posehybrid.modules.spatial import SpatialModule
+from tests.modules.trainers import quiet_trainer
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 60
@@ -59,17 +60,7 @@ def _model_cfg(cfg) -> dict:
 
 
 def _trainer(steps: int, root: Path) -> pl.Trainer:
-    return pl.Trainer(
-        accelerator="cpu",
-        max_steps=steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        default_root_dir=root,
-    )
+    return quiet_trainer(root, max_steps=steps, limit_val_batches=0)
 
 
 class Snapshot(pl.Callback):
