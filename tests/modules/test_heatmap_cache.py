@@ -12,8 +12,7 @@ from torch.utils.data import DataLoader
 
 from posehybrid.modules.load import build_module
 from posehybrid.modules.spatial import SpatialModule
-from tests.modules.test_norm_modes import _batches
-from tests.modules.trainers import quiet_trainer
+from tests.modules.fitting import quiet_trainer, toy_samples
 from tests.test_export import tiny_model_cfg
 
 N_TRAIN, N_VAL, BATCH = 6, 4, 2
@@ -34,8 +33,8 @@ def _cached_module() -> tuple[SpatialModule, list[int]]:
 
 def _fit(module: SpatialModule, tmp_path: Path, epochs: int) -> None:
     trainer = quiet_trainer(tmp_path, max_epochs=epochs)
-    train = DataLoader(_batches(N_TRAIN), batch_size=BATCH, shuffle=True)
-    val = DataLoader(_batches(N_VAL), batch_size=BATCH)
+    train = DataLoader(toy_samples(N_TRAIN), batch_size=BATCH, shuffle=True)
+    val = DataLoader(toy_samples(N_VAL), batch_size=BATCH)
     trainer.fit(module, train, val)
 
 
@@ -47,7 +46,7 @@ def test_the_detector_runs_once_per_sample_and_later_epochs_read_its_maps(tmp_pa
     assert sorted(module._cache["train"]) == list(range(N_TRAIN))
     assert sorted(module._cache["val"]) == list(range(N_VAL))
     # the cached maps are the frozen detector's own (eval mode, no augmentation)
-    images = torch.stack([b["image"] for b in _batches(N_TRAIN)])
+    images = torch.stack([b["image"] for b in toy_samples(N_TRAIN)])
     module.detector.eval()
     with torch.no_grad():
         expected = module.detector(images)
@@ -57,7 +56,7 @@ def test_the_detector_runs_once_per_sample_and_later_epochs_read_its_maps(tmp_pa
 
 def test_the_test_split_always_runs_the_detector(tmp_path: Path) -> None:
     module, calls = _cached_module()
-    batch = {k: v.unsqueeze(0) for k, v in _batches(1)[0].items()}
+    batch = {k: v.unsqueeze(0) for k, v in toy_samples(1)[0].items()}
     module.batch_heatmaps(batch, "test")
     module.batch_heatmaps(batch, "test")
     assert calls == [1, 1] and "test" not in module._cache

@@ -24,7 +24,7 @@ from posehybrid.modules.base import to_original
 from posehybrid.modules.load import build_module
 from posehybrid.modules.part_detector import PartDetectorModule
 from posehybrid.modules.spatial import SpatialModule
-from tests.modules.trainers import quiet_trainer
+from tests.modules.fitting import quiet_trainer
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 60

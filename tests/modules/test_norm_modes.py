@@ -12,7 +12,6 @@ import warnings
 from functools import partial
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -20,25 +19,10 @@ from torch.utils.data import DataLoader
 from posehybrid.modules.joint import JointModule
 from posehybrid.modules.load import build_module
 from posehybrid.modules.spatial import SpatialModule
+from tests.modules.fitting import quiet_trainer, toy_samples
 from tests.test_export import tiny_model_cfg
 
 STEPS = 4
-
-
-def _batches(n: int) -> list[dict[str, torch.Tensor]]:
-    gen = torch.Generator().manual_seed(0)
-    return [
-        {
-            "image": torch.rand(3, 64, 64, generator=gen),
-            "heatmaps": torch.rand(14, 16, 16, generator=gen),
-            "target_weight": torch.ones(14),
-            "index": torch.tensor(i),
-            "keypoints_orig": 64 * torch.rand(14, 2, generator=gen),
-            "inv_affine": torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
-            "annotated": torch.ones(14, dtype=torch.bool),
-        }
-        for i in range(n)
-    ]
 
 
 def _tracked(module: SpatialModule) -> list[int]:
@@ -74,19 +58,14 @@ def test_fit_freezes_exactly_the_norm_layers_it_should(
     )
     before = _tracked(module)
     assert before and module.detector.training  # as built: nn.Module's default, train mode
-    trainer = pl.Trainer(
-        accelerator="cpu",
+    trainer = quiet_trainer(
+        tmp_path,
         max_steps=STEPS,
         val_check_interval=2,  # a validation mid-fit: its mode restore must keep the freeze
         limit_val_batches=1,
         num_sanity_val_steps=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
     )
-    data = _batches(2 * STEPS)
+    data = toy_samples(2 * STEPS)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.fit(module, DataLoader(data, batch_size=2), DataLoader(data[:2], batch_size=2))
