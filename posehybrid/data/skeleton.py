@@ -202,3 +202,10 @@ def joint_links(name: str) -> list[tuple[int, int]]:
     """The skeleton links of joint set ``name`` by joint index: what ``conf/model/*.yaml``'s
     spatial graph (``models.graph.build_edges``) is built from."""
     return get_joint_set(name).link_indices
+
+
+def flip_pair_indices(name: str) -> list[tuple[int, int]]:
+    """The (left, right) pairs of joint set ``name`` by joint index: what the mixture spatial
+    model (``models.mixture_spatial``) clusters its pose types on."""
+    js = get_joint_set(name)
+    return [(js.index(a), js.index(b)) for a, b in js.flip_pairs]

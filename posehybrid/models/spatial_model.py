@@ -149,6 +149,20 @@ class SpatialModel(nn.Module):
         with torch.no_grad():
             self.weight.copy_(softplus_inverse(kernels, self.beta, min_value))
 
+    def prior_groups(
+        self, keypoints: Tensor, valid: Tensor
+    ) -> list[tuple[list[int], Tensor, bool]]:
+        """Which training samples each edge's prior histogram counts: ``[(edge indices,
+        sample mask (N,) bool, every pair from histograms)]``; here one group, every edge over
+        every sample, with ``model.spatial_priors.histogram_pairs`` deciding which pairs.
+
+        ``keypoints`` (N, J, 2) in heat-map px, ``valid`` (N, J) bool. A model with pose types
+        (:class:`~posehybrid.models.mixture_spatial.MixtureSpatialModel`) returns one group
+        per type.
+        """
+        every = torch.ones(len(keypoints), dtype=torch.bool)
+        return [(list(range(len(self.edges))), every, False)]
+
     def kernels(self) -> Tensor:
         """Probability-space kernels SoftPlus_β(weight), (E, K, K)."""
         return F.softplus(self.weight, beta=self.beta)

@@ -125,6 +125,10 @@ class StridedSpatialModel(SpatialModel):
         n, _, p, q = logs.shape
         return torch.matmul(tgt, logs.reshape(n, -1, p * q)).view(n, self.num_joints, p, q)
 
+    def _pairwise_scores(self, pair: Tensor) -> Tensor:
+        """Coarse pairwise messages (B,E',p,q) -> each target's summed log-messages (B,J,p,q)."""
+        return self._log_sum(pair, self._pair_ids, self._pair_kept)
+
     def forward(self, e: Tensor, method: Literal["fft", "direct"] = "fft") -> Tensor:
         """(B,J,h,w) detector heat-maps -> (B,J,h,w) log-space scores (float32, as the base)."""
         if self.pairwise_stride == 1:
@@ -156,7 +160,7 @@ class StridedSpatialModel(SpatialModel):
                 own = F.conv2d(x.index_select(1, own_src), k, padding=self.kernel_size // 2,
                                groups=len(k))  # fmt: skip
                 pair = F.conv2d(xs.index_select(1, pair_src), k_s, padding=c_s, groups=len(k_s))
-            coarse = self._log_sum(pair, self._pair_ids, self._pair_kept)
+            coarse = self._pairwise_scores(pair)
             up = F.interpolate(coarse, scale_factor=s, mode="bilinear", align_corners=False)
             scores = self._log_sum(own, self._self_ids, ones) + up
         return scores.transpose(-1, -2).contiguous() if method == "fft" else scores

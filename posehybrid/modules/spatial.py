@@ -117,16 +117,22 @@ class SpatialModule(PoseModule):
         delta, other pairs flat (design §4); ``priors["histogram_pairs"]`` picks which pairs
         get histograms (neighbours | all | none) for the ablation.
         """
-        uv = self.codec.to_heatmap(np.asarray(keypoints, dtype=np.float32))
-        kernels = init_kernels(
-            edges=self.edges,
-            keypoints=uv,
-            valid=np.asarray(valid, dtype=bool),
-            kernel_size=self.spatial.kernel_size,
-            links=self.joint_set.link_indices,
-            **self.priors,
-        )
-        self.spatial.init_kernels(torch.as_tensor(kernels, dtype=torch.float32))
+        uv = torch.as_tensor(self.codec.to_heatmap(np.asarray(keypoints, dtype=np.float32)))
+        ok = torch.as_tensor(np.asarray(valid, dtype=bool))
+        k = self.spatial.kernel_size
+        kernels = torch.empty(len(self.edges), k, k)
+        # One group for the plain model; one per pose type for a mixture (its own histograms).
+        for ids, samples, every_pair in self.spatial.prior_groups(uv, ok):
+            priors = {**self.priors, "histogram_pairs": "all"} if every_pair else self.priors
+            kernels[ids] = init_kernels(
+                edges=[self.edges[i] for i in ids],
+                keypoints=uv[samples],
+                valid=ok[samples],
+                kernel_size=k,
+                links=self.joint_set.link_indices,
+                **priors,
+            )
+        self.spatial.init_kernels(kernels)
 
     # --- forward / loss / decode -------------------------------------------------------------
     def heatmaps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
