@@ -126,11 +126,12 @@ class MixtureSpatialModel(StridedSpatialModel):
 
     def prior_groups(
         self, keypoints: Tensor, valid: Tensor
-    ) -> list[tuple[list[int], Tensor, bool]]:
+    ) -> list[tuple[list[int], Tensor, list[tuple[int, int]]]]:
         """Cluster the training poses into types (k-means on their left-right offsets), set
-        ``type_logits`` to the log of each type's share, and return ``(edge ids, samples, histograms on every pair)``: the shared edges over
-        every sample, then each type's typed edges over its samples. Types are ordered by size,
-        largest first."""
+        ``type_logits`` to the log of each type's share, and return ``(edge ids, samples,
+        extra histogram pairs)``: the shared edges over every sample, then each type's typed
+        edges over its samples, where the mirror pairs (l_knee|r_knee, ...) start from the
+        type's histograms too. Types are ordered by size, largest first."""
         n = len(keypoints)
         t = self.num_types
         if t == 1:
@@ -149,10 +150,11 @@ class MixtureSpatialModel(StridedSpatialModel):
         typed = self._typed_ids.tolist()
         every = torch.ones(n, dtype=torch.bool)
         rest = sorted(set(range(len(self.edges))) - {i for ids in typed for i in ids})
-        # The typed edges start from their own type's histograms, whether or not they are
-        # skeleton neighbours (within one view a left-right displacement is not broad).
-        groups = [(rest, every, False)]
-        groups += [(ids, labels == k, True) for k, ids in enumerate(typed)]
+        # Mirror pairs start from their type's histograms (within one view, where a joint's
+        # mirror lies is not broad); the other typed pairs start flat, as shared ones do
+        # (histograms on every pair act as an average-pose prior: README "Results").
+        groups: list[tuple[list[int], Tensor, list[tuple[int, int]]]] = [(rest, every, [])]
+        groups += [(ids, labels == k, self.flip_pairs) for k, ids in enumerate(typed)]
         return groups
 
     def _pairwise_scores(self, pair: Tensor) -> Tensor:

@@ -151,17 +151,17 @@ class SpatialModel(nn.Module):
 
     def prior_groups(
         self, keypoints: Tensor, valid: Tensor
-    ) -> list[tuple[list[int], Tensor, bool]]:
+    ) -> list[tuple[list[int], Tensor, list[tuple[int, int]]]]:
         """Which training samples each edge's prior histogram counts: ``[(edge indices,
-        sample mask (N,) bool, every pair from histograms)]``; here one group, every edge over
-        every sample, with ``model.spatial_priors.histogram_pairs`` deciding which pairs.
+        sample mask (N,) bool, pairs that start from histograms besides the skeleton's)]``;
+        here one group, every edge over every sample, no extra pairs.
 
         ``keypoints`` (N, J, 2) in heat-map px, ``valid`` (N, J) bool. A model with pose types
         (:class:`~posehybrid.models.mixture_spatial.MixtureSpatialModel`) returns one group
         per type.
         """
         every = torch.ones(len(keypoints), dtype=torch.bool)
-        return [(list(range(len(self.edges))), every, False)]
+        return [(list(range(len(self.edges))), every, [])]
 
     def kernels(self) -> Tensor:
         """Probability-space kernels SoftPlus_β(weight), (E, K, K)."""

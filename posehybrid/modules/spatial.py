@@ -122,15 +122,15 @@ class SpatialModule(PoseModule):
         k = self.spatial.kernel_size
         kernels = torch.empty(len(self.edges), k, k)
         # One group for the plain model; one per pose type for a mixture (its own histograms).
-        for ids, samples, every_pair in self.spatial.prior_groups(uv, ok):
-            priors = {**self.priors, "histogram_pairs": "all"} if every_pair else self.priors
+        for ids, samples, extra_pairs in self.spatial.prior_groups(uv, ok):
             kernels[ids] = init_kernels(
                 edges=[self.edges[i] for i in ids],
                 keypoints=uv[samples],
                 valid=ok[samples],
                 kernel_size=k,
                 links=self.joint_set.link_indices,
-                **priors,
+                neighbour_set=extra_pairs,
+                **self.priors,
             )
         self.spatial.init_kernels(kernels)
 
