@@ -17,7 +17,7 @@ from tests.reliability.conftest import REPO, TINY, run_train_inprocess
     [
         ("stage=detector", "stage", ["joint", "part_detector", "spatial"]),
         ("data=mpii", "data", ["flic", "lsp", "synthetic"]),
-        ("model=huge", "model", ["small", "tompson2014"]),
+        ("model=huge", "model", ["small", "small_mixture", "tompson2014"]),
     ],
 )
 def test_unknown_group_option_lists_the_choices(

@@ -23,7 +23,7 @@ def _compose(*overrides: str, config_dir: Path = REPO / "conf"):
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-@pytest.mark.parametrize("model", ["small", "tompson2014"])
+@pytest.mark.parametrize("model", ["small", "small_mixture", "tompson2014"])
 def test_every_dataset_and_model_yaml_is_typed_by_its_schema(dataset: str, model: str) -> None:
     cfg = _compose(f"data={dataset}", f"model={model}")
     assert issubclass(OmegaConf.get_type(cfg.data), DataSchema)
