@@ -86,13 +86,19 @@ class StridedSpatialModel(SpatialModel):
         self.register_buffer("_coarse_mask", mask, persistent=False)
 
     def coarse_kernels(self, kernels: Tensor) -> Tensor:
-        """Probability-space kernels (E', K, K) -> their coarse kernels W^s (E', K_s, K_s)."""
+        """Probability-space kernels (E', K, K) -> their coarse kernels W^s (E', K_s, K_s).
+
+        The tent's strided correlation as 2s − 1 strided slices per axis: the same sums as
+        ``F.conv2d`` with the tent and stride s, without its cost on this shape (one conv per
+        axis was a third of the strided model's forward+backward on CPU).
+        """
         s, lo = self.pairwise_stride, self._coarse_crop
-        k = kernels[:, lo : kernels.shape[-2] - lo, lo : kernels.shape[-1] - lo].unsqueeze(1)
-        t = self._tent.to(k.dtype)
-        k = F.conv2d(k, t.view(1, 1, 1, -1), stride=(1, s))
-        k = F.conv2d(k, t.view(1, 1, -1, 1), stride=(s, 1))
-        return k.squeeze(1) * (s * s)
+        k = kernels[:, lo : kernels.shape[-2] - lo, lo : kernels.shape[-1] - lo]
+        n = 2 * self._coarse_half + 1
+        span = (n - 1) * s + 1  # the input taps one output row/column reads, at stride s
+        t = self._tent.tolist()  # Python floats: no device or dtype to match
+        k = sum(w * k[..., j : j + span : s] for j, w in enumerate(t))
+        return sum(w * (s * s) * k[..., j : j + span : s, :] for j, w in enumerate(t))
 
     def _split_kernels(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """(self-edge kernels (J, K, K), coarse pairwise kernels (E', K_s, K_s)) in ``dtype``,
