@@ -229,17 +229,18 @@ def control_steps(later: list[dict[str, Any]], detector: dict[str, Any]) -> int:
     return max(1, math.ceil(extra_seconds / max(float(detector["step_seconds"]), 1e-3)))
 
 
-def _run_control(
-    cfg: DictConfig,
-    detector_ckpt: str,
-    rows: list[dict[str, Any]],
-    detector: dict[str, Any],
-    later: list[dict[str, Any]],
-) -> None:
-    """Train the detector on, with its own recipe (optimiser, learning rate, a fresh cosine
-    schedule), for as long as the spatial and joint stages took together: the equal-time
-    control."""
-    steps = control_steps(later, detector)
+def retimed_control_steps(
+    later: list[dict[str, Any]], control: dict[str, Any], planned: int, tolerance: float
+) -> int | None:
+    """The control's length at its *own* seconds per step (``control``: its metrics), when that
+    is more than ``tolerance`` (a fraction) longer than the ``planned`` one it ran; else None.
+    The detector stage's recorded step time can come from another run, session or a contended
+    machine: slower than the control's own, it would shorten the control."""
+    own = control_steps(later, control)
+    return own if own > planned * (1.0 + tolerance) else None
+
+
+def _train_control(cfg: DictConfig, detector_ckpt: str, steps: int) -> Path | None:
     log.info("control: the detector trained on for %d more steps", steps)
     train_upstream(
         cfg,
@@ -250,9 +251,35 @@ def _run_control(
             f"trainer.max_steps={steps}",
         ],
     )
-    run = latest_run(Path(cfg.paths.experiment_dir), "part_detector_control")
-    if run is not None:
-        rows.append(row("control (detector trained longer)", read_metrics(run)))
+    return latest_run(Path(cfg.paths.experiment_dir), "part_detector_control")
+
+
+def _run_control(
+    cfg: DictConfig,
+    detector_ckpt: str,
+    rows: list[dict[str, Any]],
+    detector: dict[str, Any],
+    later: list[dict[str, Any]],
+) -> None:
+    """Train the detector on, with its own recipe (optimiser, learning rate, a fresh cosine
+    schedule), for as long as the spatial and joint stages took together: the equal-time
+    control. Sized by the detector stage's step time, then rerun once at its own when that
+    is faster (``ablation.control_retime``)."""
+    planned = control_steps(later, detector)
+    run = _train_control(cfg, detector_ckpt, planned)
+    metrics = read_metrics(run) if run is not None else None
+    tolerance = float(cfg.ablation.control_retime)
+    retimed = None if metrics is None else retimed_control_steps(later, metrics, planned, tolerance)
+    if retimed:
+        log.info(
+            "control: its own step took %.1f ms against the detector stage's %.1f ms: rerun "
+            "for %d steps (was %d)", 1e3 * float(metrics["step_seconds"]),
+            1e3 * float(detector["step_seconds"]), retimed, planned,
+        )  # fmt: skip
+        run = _train_control(cfg, detector_ckpt, retimed)
+        metrics = read_metrics(run) if run is not None else None
+    if metrics is not None:
+        rows.append(row("control (detector trained longer)", metrics))
 
 
 def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] | None:

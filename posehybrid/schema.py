@@ -88,7 +88,7 @@ ModelSchema = schema("ModelSchema", {
 
 
 StepsSchema = schema("StepsSchema", dict.fromkeys(("part_detector", "spatial", "joint"), int))
-AblationSchema = schema("AblationSchema", {"control": bool})
+AblationSchema = schema("AblationSchema", {"control": bool, "control_retime": float})
 
 
 # conf/train.yaml's own keys; the config groups are typed by their own schemas

@@ -60,20 +60,32 @@ def test_second_joint_run_reuses_the_upstream_checkpoints(
 
 def test_ablation_control_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> None:
     """``make ablation``: the pipeline plus the detector trained on for as long as the spatial
-    and joint stages took, as a fourth row of ablation.json."""
+    and joint stages took, as a fourth row of ablation.json; rerun at its own step time
+    (``ablation.control_retime``; negative here: always), and the rerun is the row."""
     import shutil
+
+    from posehybrid.pipeline import control_steps
 
     log_dir = tmp_path / "outputs"
     shutil.copytree(tiny_pipeline.experiment_dir, log_dir / "tiny")
-    train(
-        ["stage=joint", "name=tiny", "logger=none", "ablation.control=true", *TINY,
-         *tiny_pipeline.paths(log_dir)],
+    proc = train(
+        ["stage=joint", "name=tiny", "logger=none", "ablation.control=true",
+         "ablation.control_retime=-1", *TINY, *tiny_pipeline.paths(log_dir)],
         tiny_pipeline.env,
     )  # fmt: skip
     ablation = json.loads((log_dir / "tiny" / "ablation.json").read_text())
     stages = [row["stage"] for row in ablation["stages"]]
     assert stages == ["mean pose", *STAGES, "control (detector trained longer)"]
-    (control,) = list((log_dir / "tiny" / "part_detector_control").glob("*/metrics.json"))
-    init = json.loads(control.read_text())["init"]["part_detector"]
-    assert Path(init).parent.parent.parent.name == "part_detector"  # started from stage 1
+    runs = sorted((log_dir / "tiny" / "part_detector_control").glob("*/metrics.json"))
+    first, rerun = (json.loads(p.read_text()) for p in runs)
+    for control in (first, rerun):  # both started from stage 1
+        assert Path(control["init"]["part_detector"]).parent.parent.parent.name == "part_detector"
+    # the rerun's length is the later stages' fit time at the first control's own step
+    newest = max(log_dir.glob("tiny/joint/*/metrics.json"), key=lambda p: p.stat().st_mtime)
+    joint = json.loads(newest.read_text())
+    spatial = _metrics(Path(joint["init"]["spatial"]).parent.parent)
+    # (TINY caps every run at 2 batches, so the rerun's length is read from its log line)
+    retimed = control_steps([spatial, joint], first)
+    assert f"rerun for {retimed} steps" in proc.stdout + proc.stderr
+    assert ablation["stages"][-1]["pck@0.2"] == rerun["pck@0.2"]
     assert "ablation.md" in {p.name for p in (log_dir / "tiny").iterdir()}
