@@ -56,9 +56,10 @@ class MixtureSpatialModel(StridedSpatialModel):
         num_types: T ≥ 1.
         type_seed: seed of the k-means that assigns the training poses to types.
 
-    ``edges`` as given is type 0 (with the shared self edges); ``self.edges`` appends T − 1
-    copies of its pairwise edges, so ``weight`` is (E + (T−1)·E_p, K, K) and every checkpoint,
-    prior rendering and optimiser sees one flat list. Extra parameter: ``type_logits`` (T, J).
+    ``edges`` as given holds the shared edges and type 0's *typed* ones (those joining a left
+    and a right joint: 72 of the full LSP graph's 196); ``self.edges`` appends T − 1 copies of
+    the typed ones, so ``weight`` is (E + (T−1)·E_t, K, K) and every checkpoint, prior rendering
+    and optimiser sees one flat list. Extra parameter: ``type_logits`` (T, J).
     Needs ``pairwise_stride`` ≥ 2 (the types are summed on the coarse grid).
     Shapes: ``forward(e (B,J,h,w)) -> s (B,J,h,w)``.
     """
