@@ -240,7 +240,8 @@ def retimed_control_steps(
     return own if own > planned * (1.0 + tolerance) else None
 
 
-def _train_control(cfg: DictConfig, detector_ckpt: str, steps: int) -> Path | None:
+def _train_control(cfg: DictConfig, detector_ckpt: str, steps: int) -> dict[str, Any] | None:
+    """Train the control for ``steps``; its run's metrics (None when it left none)."""
     log.info("control: the detector trained on for %d more steps", steps)
     train_upstream(
         cfg,
@@ -251,7 +252,8 @@ def _train_control(cfg: DictConfig, detector_ckpt: str, steps: int) -> Path | No
             f"trainer.max_steps={steps}",
         ],
     )
-    return latest_run(Path(cfg.paths.experiment_dir), "part_detector_control")
+    run = latest_run(Path(cfg.paths.experiment_dir), "part_detector_control")
+    return read_metrics(run) if run is not None else None
 
 
 def _run_control(
@@ -266,8 +268,7 @@ def _run_control(
     control. Sized by the detector stage's step time, then rerun once at its own when that
     is faster (``ablation.control_retime``)."""
     planned = control_steps(later, detector)
-    run = _train_control(cfg, detector_ckpt, planned)
-    metrics = read_metrics(run) if run is not None else None
+    metrics = _train_control(cfg, detector_ckpt, planned)
     tolerance = float(cfg.ablation.control_retime)
     retimed = None if metrics is None else retimed_control_steps(later, metrics, planned, tolerance)
     if retimed:
@@ -276,8 +277,7 @@ def _run_control(
             "for %d steps (was %d)", 1e3 * float(metrics["step_seconds"]),
             1e3 * float(detector["step_seconds"]), retimed, planned,
         )  # fmt: skip
-        run = _train_control(cfg, detector_ckpt, retimed)
-        metrics = read_metrics(run) if run is not None else None
+        metrics = _train_control(cfg, detector_ckpt, retimed)
     if metrics is not None:
         rows.append(row("control (detector trained longer)", metrics))
 
