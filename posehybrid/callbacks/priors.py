@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from posehybrid.callbacks.media import SavePng, colourise, publish_image, run_dir, write_png, zoom
+from posehybrid.utils.io import atomic_write_bytes
 
 
 def _short(name: str) -> str:
@@ -160,15 +161,22 @@ class PriorsCallback(Callback):
             pl_module, include_self=self.include_self, max_sources=self.max_sources
         )
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        # Before Lightning restores a resumed run's checkpoint (the kernels are still the ones
-        # built from the training keypoints, as in the original run), not at on_fit_start.
-        # The initial priors are only written, not logged: the run's config already implies them.
-        if stage != "fit" or not trainer.is_global_zero or self.save_png == "never":
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Not at setup: callbacks' setup runs before the module's, which is where the spatial
+        # stage builds its kernels from the training keypoints (a setup-time grid showed the
+        # flat kernels of the constructor). On a resume the kernels here are the checkpoint's
+        # trained ones, so the initial priors are the interrupted run's own grid, copied. The
+        # initial priors are only written, not logged: the run's config already implies them.
+        if not trainer.is_global_zero or self.save_png == "never":
+            return
+        path = run_dir(trainer, self.dirpath) / "priors_init.png"
+        if trainer.ckpt_path:
+            first = Path(trainer.ckpt_path).parent.parent / "priors_init.png"
+            if first.is_file() and first != path:
+                self.written.append(atomic_write_bytes(path, first.read_bytes()))
             return
         grid = self._render(pl_module)
         if grid is not None:
-            path = run_dir(trainer, self.dirpath) / "priors_init.png"
             self.written.append(write_png(path, grid))
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

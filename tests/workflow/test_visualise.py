@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from posehybrid.callbacks.media import colourise
-from posehybrid.callbacks.priors import PriorsCallback, render_priors
+from posehybrid.callbacks.priors import PriorsCallback, module_priors, render_priors
 from posehybrid.callbacks.visualise import VisualiseCallback, fixed_indices, spatial_map
 from posehybrid.modules.load import load_module
 from tests.workflow.conftest import TinyPipeline
@@ -45,6 +45,7 @@ def fake_trainer(dm, root: Path, loggers: list, epoch: int = 0) -> SimpleNamespa
         datamodule=dm,
         default_root_dir=str(root),
         val_dataloaders=None,
+        ckpt_path=None,
     )
 
 
@@ -96,10 +97,28 @@ def test_priors_png_written_and_logged(spatial_setup, tmp_path: Path) -> None:
     wandb_lg = MagicMock(spec=WandbLogger)
     cb = PriorsCallback()
     trainer = fake_trainer(dm, tmp_path, [wandb_lg])
-    cb.setup(trainer, module, "fit")
+    cb.on_fit_start(trainer, module)
     cb.on_fit_end(trainer, module)
     assert (tmp_path / "priors_init.png").is_file() and (tmp_path / "priors.png").is_file()
     assert wandb_lg.log_image.call_args.kwargs["key"] == "spatial/priors"
+
+
+def test_priors_init_png_shows_the_kernels_built_from_the_training_keypoints(
+    spatial_setup, tiny_pipeline: TinyPipeline
+) -> None:
+    # The spatial stage builds its kernels in the module's setup, after the callbacks' setup:
+    # a grid written there showed the constructor's flat kernels instead.
+    module, dm = spatial_setup
+    module.init_priors(*dm.train_keypoints())
+    expected = module_priors(module)
+    written = np.asarray(
+        Image.open(tiny_pipeline.run("spatial") / "priors_init.png").convert("RGB")
+    )
+    assert written.shape == expected.shape
+    assert np.array_equal(written, expected)
+    with torch.no_grad():
+        module.spatial.init_kernels(torch.ones_like(module.spatial.kernels()))  # flat
+    assert not np.array_equal(written, module_priors(module))
 
 
 def test_render_priors_a_row_per_target_on_one_colour_scale() -> None:
