@@ -3,6 +3,7 @@ W&B / TensorBoard or, for csv/none, written as PNGs into the run directory."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from types import SimpleNamespace
 from unittest.mock import MagicMock
@@ -108,7 +109,8 @@ def test_priors_init_png_shows_the_kernels_built_from_the_training_keypoints(
 ) -> None:
     # The spatial stage builds its kernels in the module's setup, after the callbacks' setup:
     # a grid written there showed the constructor's flat kernels instead.
-    module, dm = spatial_setup
+    shared, dm = spatial_setup
+    module = copy.deepcopy(shared)  # the fixture's module is shared by the other tests
     module.init_priors(*dm.train_keypoints())
     expected = module_priors(module)
     written = np.asarray(
