@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from posehybrid.data.dataset import PoseDataset
+from posehybrid.data.folds import kfold_split
 from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.records import DataError, PoseRecord
 from posehybrid.data.skeleton import JointSet, get_joint_set
@@ -61,7 +62,10 @@ class PoseDataModule(L.LightningDataModule):
         batch_size: per device. num_workers: loader workers per loader.
         val_fraction: share of the training records held out for validation, or
         val_size: an exact count (overrides ``val_fraction`` when not None).
-        split_seed: seed of the validation carve-out (fixed: the same split every run).
+        split_seed: seed of the validation carve-out (fixed: the same split every run) and
+            of the cross-validation folds.
+        cv_folds: None, or K: cross-validation inside the source's training records
+            (``posehybrid.data.folds``): fold ``cv_fold`` tests, the other K-1 train.
         augment: ``AugmentConfig`` fields (training only).
         target_weight: ``"visible"`` or ``"annotated"`` (see ``PoseDataset``).
         labels: FLIC ``pc``/``oc`` (the source reads it; kept here for summaries/metrics).
@@ -86,6 +90,8 @@ class PoseDataModule(L.LightningDataModule):
         val_fraction: float = 0.1,
         val_size: int | None = None,
         split_seed: int = 0,
+        cv_folds: int | None = None,
+        cv_fold: int = 0,
         augment: Mapping | None = None,
         target_weight: str = "visible",
         labels: str | None = None,
@@ -111,6 +117,8 @@ class PoseDataModule(L.LightningDataModule):
         self.val_fraction = float(val_fraction)
         self.val_size = None if val_size is None else int(val_size)
         self.split_seed = int(split_seed)
+        self.cv_folds = None if cv_folds is None else int(cv_folds)
+        self.cv_fold = int(cv_fold)
         self.augment = dict(augment) if augment is not None else None
         self.target_weight = target_weight
         self.labels = labels
@@ -147,7 +155,10 @@ class PoseDataModule(L.LightningDataModule):
         """``{"train", "val", "test"}`` -> records, loaded once and split deterministically."""
         if self._records is None:
             train = self.source.load(self.root, "train")
-            test = self.source.load(self.root, "test")
+            if self.cv_folds is None:
+                test = self.source.load(self.root, "test")
+            else:
+                train, test = kfold_split(train, self.cv_folds, self.cv_fold, self.split_seed)
             n = len(train)
             n_val = self.val_size if self.val_size is not None else round(self.val_fraction * n)
             if self.val_size is None and self.val_fraction > 0 and n >= 2:

@@ -94,6 +94,8 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("data.val_fraction", fraction_below_one, "a number in [0, 1)"),
     ("data.val_size", lambda v: v is None or non_negative_int(v), "null or an integer >= 0"),
     ("data.box_scale", positive, "a positive number"),
+    ("data.cv_folds", lambda v: v is None or (non_negative_int(v) and v >= 2),
+     "null (off) or an integer >= 2"),
     ("data.augment.scale", fraction_below_one, "a number in [0, 1) (zoom 1 +- scale)"),
     ("data.augment.rotate", non_negative, "degrees >= 0"),
     ("data.augment.translate", unit_interval, "a fraction of the input size in [0, 1]"),
@@ -134,6 +136,9 @@ def config_problems(cfg: DictConfig) -> list[str]:
             continue
         if not check(value):
             problems.append(f"{path}={value!r}: expected {expected}")
+    folds, fold = _select(cfg, "data.cv_folds"), _select(cfg, "data.cv_fold")
+    if isinstance(folds, int) and folds >= 2 and not (isinstance(fold, int) and 0 <= fold < folds):
+        problems.append(f"data.cv_fold={fold!r}: expected an integer in [0, {folds - 1}]")
     inp, heat = _select(cfg, "model.input_size"), _select(cfg, "model.heatmap_size")
     if size_pair(inp) and size_pair(heat) and any(h > i for h, i in zip(heat, inp, strict=True)):
         problems.append(
