@@ -65,6 +65,11 @@ def data_identity(data_cfg: DictConfig) -> dict[str, Any]:
                 continue
             value = str(Path(value).expanduser().resolve())
         out[key] = value
+    if out.get("cv_folds") is None:
+        # Cross-validation off: the source's own split, as before these keys existed, so runs
+        # trained then keep their fingerprints (and their upstream checkpoints keep matching).
+        out.pop("cv_folds", None)
+        out.pop("cv_fold", None)
     return out
 
 

@@ -44,6 +44,17 @@ def test_fingerprint_follows_the_data_not_the_loader() -> None:
     assert _print("paths.data_dir=/elsewhere") == base
 
 
+def test_each_cross_validation_fold_is_other_data() -> None:
+    base = _print()
+    # off (the default): no cross-validation keys in the identity, so runs trained before the
+    # keys existed keep their fingerprints and their upstream checkpoints keep matching
+    assert not {"cv_folds", "cv_fold"} & set(data_identity(_data()))
+    assert _print("data.cv_fold=2") == base  # cv_fold alone, with cv_folds off, changes nothing
+    folds = {_print("data.cv_folds=3", f"data.cv_fold={k}") for k in range(3)}
+    assert len(folds) == 3 and base not in folds
+    assert _print("data.cv_folds=4", "data.cv_fold=0") not in folds
+
+
 def test_relative_roots_are_made_absolute(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     identity = data_identity(_data("data=lspet", "data.root=rel/lspet"))
