@@ -49,3 +49,18 @@ def test_no_warm_up_is_the_plain_cosine() -> None:
 def test_a_bad_fraction_is_named() -> None:
     with pytest.raises(ValueError, match=r"warmup_fraction=1\.5"):
         warmup_cosine(_optimizer(), 10, 1.5, 0.1, 0.0)
+
+
+def test_a_resumed_base_rate_rescales_the_schedule() -> None:
+    """What ``ConfiguredLearningRate`` does on a resume with another configured rate."""
+    scheduler = warmup_cosine(_optimizer(), 100, 0.1, 0.1, 0.0)
+    for _ in range(30):
+        scheduler.optimizer.step()
+        scheduler.step()
+    before = scheduler.get_last_lr()
+    scheduler.base_lrs[0] *= 2.0
+    scheduler.optimizer.step()
+    scheduler.step()
+    after = scheduler.get_last_lr()
+    ratio = [a / b for a, b in zip(after, before, strict=True)]
+    assert ratio[0] == pytest.approx(2.0 * ratio[1])  # group 0 doubled, group 1 untouched
