@@ -17,10 +17,12 @@ def heatmap_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) 
 
 
 def spatial_cross_entropy(
-    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, target_power: float = 1.0
 ) -> torch.Tensor:
     """Cross-entropy of a spatial softmax of ``logits`` over the h*w pixels against the
     Gaussian ``target`` normalised to a distribution (equal to KL up to a constant).
+    ``target_power`` raises the target first: a Gaussian of std sigma becomes one of std
+    ``sigma / sqrt(target_power)`` (0.5: 1.41 sigma), a wider target than the detector's own.
 
     Design §4: treating the log-space messages as logits trains the pairwise kernels, whereas
     MSE on ``exp(s)`` barely moves them because its scale is arbitrary.
@@ -28,6 +30,8 @@ def spatial_cross_entropy(
     b, j = logits.shape[:2]
     log_p = F.log_softmax(logits.reshape(b, j, -1), dim=-1)
     t = target.reshape(b, j, -1).clamp_min(0)
+    if target_power != 1.0:
+        t = t.pow(target_power)
     mass = t.sum(dim=-1, keepdim=True)
     valid = (mass.squeeze(-1) > 0).to(weight.dtype) * weight
     t = t / mass.clamp_min(1e-12)

@@ -61,3 +61,17 @@ def test_spatial_mse_is_the_mse_of_exp_logits() -> None:
     target = torch.tensor([1.0, 1.0]).reshape(1, 1, 1, 2)
     expected = ((0.5 - 1.0) ** 2 + (2.0 - 1.0) ** 2) / 2
     assert spatial_mse(logits, target, torch.ones(1, 1)).item() == pytest.approx(expected)
+
+
+def test_spatial_cross_entropy_target_power_widens_the_gaussian() -> None:
+    """t^p of a Gaussian of std s is a Gaussian of std s / sqrt(p): the loss against the
+    powered target equals the loss against that wider Gaussian, written out directly."""
+    ys, xs = torch.meshgrid(torch.arange(9.0), torch.arange(9.0), indexing="ij")
+    d2 = (xs - 4.0) ** 2 + (ys - 3.0) ** 2
+    narrow = torch.exp(-d2 / 2.0)[None, None]  # std 1
+    wide = torch.exp(-d2 / (2.0 * 2.0))[None, None]  # std sqrt(2): the power 0.5
+    logits = torch.randn(1, 1, 9, 9, generator=torch.Generator().manual_seed(0))
+    weight = torch.ones(1, 1)
+    powered = spatial_cross_entropy(logits, narrow, weight, target_power=0.5)
+    assert torch.allclose(powered, spatial_cross_entropy(logits, wide, weight), atol=1e-6)
+    assert not torch.allclose(powered, spatial_cross_entropy(logits, narrow, weight), atol=1e-3)
