@@ -22,7 +22,9 @@ def spatial_cross_entropy(
     """Cross-entropy of a spatial softmax of ``logits`` over the h*w pixels against the
     Gaussian ``target`` normalised to a distribution (equal to KL up to a constant).
     ``target_power`` raises the target first: a Gaussian of std sigma becomes one of std
-    ``sigma / sqrt(target_power)`` (0.5: 1.41 sigma), a wider target than the detector's own.
+    ``sigma / sqrt(target_power)`` (8: 0.35 sigma, a near one-hot spread over the cells around
+    the sub-pixel location; 0.5: 1.41 sigma). Above 1 it asks the softmax to put its mass on
+    the right cell rather than on a blob the detector's own width.
 
     Design §4: treating the log-space messages as logits trains the pairwise kernels, whereas
     MSE on ``exp(s)`` barely moves them because its scale is arbitrary.

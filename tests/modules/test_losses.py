@@ -63,15 +63,19 @@ def test_spatial_mse_is_the_mse_of_exp_logits() -> None:
     assert spatial_mse(logits, target, torch.ones(1, 1)).item() == pytest.approx(expected)
 
 
-def test_spatial_cross_entropy_target_power_widens_the_gaussian() -> None:
+@pytest.mark.parametrize(("power", "variance"), [(0.5, 2.0), (4.0, 0.25)])
+def test_spatial_cross_entropy_target_power_rescales_the_gaussian(
+    power: float, variance: float
+) -> None:
     """t^p of a Gaussian of std s is a Gaussian of std s / sqrt(p): the loss against the
-    powered target equals the loss against that wider Gaussian, written out directly."""
+    powered target equals the loss against that wider (p < 1) or narrower (p > 1) Gaussian,
+    written out directly."""
     ys, xs = torch.meshgrid(torch.arange(9.0), torch.arange(9.0), indexing="ij")
     d2 = (xs - 4.0) ** 2 + (ys - 3.0) ** 2
-    narrow = torch.exp(-d2 / 2.0)[None, None]  # std 1
-    wide = torch.exp(-d2 / (2.0 * 2.0))[None, None]  # std sqrt(2): the power 0.5
+    unit = torch.exp(-d2 / 2.0)[None, None]  # std 1
+    rescaled = torch.exp(-d2 / (2.0 * variance))[None, None]
     logits = torch.randn(1, 1, 9, 9, generator=torch.Generator().manual_seed(0))
     weight = torch.ones(1, 1)
-    powered = spatial_cross_entropy(logits, narrow, weight, target_power=0.5)
-    assert torch.allclose(powered, spatial_cross_entropy(logits, wide, weight), atol=1e-6)
-    assert not torch.allclose(powered, spatial_cross_entropy(logits, narrow, weight), atol=1e-3)
+    powered = spatial_cross_entropy(logits, unit, weight, target_power=power)
+    assert torch.allclose(powered, spatial_cross_entropy(logits, rescaled, weight), atol=1e-6)
+    assert not torch.allclose(powered, spatial_cross_entropy(logits, unit, weight), atol=1e-3)
