@@ -155,7 +155,7 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"invalid configuration: {'; '.join(problems)}")
 
 
-def check_output_dir(path: str | Path, min_free_mb: float = 200) -> None:
+def check_output_dir(path: str | Path, min_free_mb: float) -> None:
     """Fail at start-up, not after an hour of training, when outputs cannot be written."""
     path = Path(path)
     try:
@@ -188,7 +188,7 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
-def run_dir_problem(run_dir: str | Path, min_free_mb: float = 200) -> str | None:
+def run_dir_problem(run_dir: str | Path, min_free_mb: float) -> str | None:
     """Why Hydra could not create or fill ``run_dir`` (None when it can): the nearest existing
     ancestor must be a writable directory with ``min_free_mb`` free."""
     run_dir = Path(run_dir).expanduser().absolute()
@@ -218,7 +218,11 @@ class RunDirCheck(Callback):
             run_dir = OmegaConf.select(config, key)
         except Exception:
             return
-        problem = run_dir_problem(str(run_dir), float(config.get("min_free_mb", 200) or 0))
+        # train.yaml's min_free_mb is the one home of the disk requirement (checkpoints); the
+        # entry points that write only small files (eval, predict, export, score) declare none
+        # and are checked for a writable directory alone.
+        min_free_mb = OmegaConf.select(config, "min_free_mb", default=0.0)
+        problem = run_dir_problem(str(run_dir), float(min_free_mb))
         if problem:
             print(f"{name or 'posehybrid'}: error: {problem}", file=sys.stderr, flush=True)
             sys.exit(2)

@@ -93,20 +93,22 @@ def test_check_output_dir_unwritable(tmp_path: Path, monkeypatch) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     with pytest.raises(OutputDirError, match=f"output directory {blocker}/run is not writable"):
-        check_output_dir(blocker / "run")
+        check_output_dir(blocker / "run", min_free_mb=0)
     if os.geteuid() != 0:  # root writes through permission bits
         ro = tmp_path / "ro"
         ro.mkdir(mode=0o500)
         with pytest.raises(OutputDirError, match="not writable"):
-            check_output_dir(ro / "run")
+            check_output_dir(ro / "run", min_free_mb=0)
 
 
 def test_check_output_dir_disk_full(tmp_path: Path, monkeypatch) -> None:
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 5 * 2**20, 5 * 2**20))
     with pytest.raises(OutputDirError, match="only 5 MiB free, need at least 200 MiB"):
-        check_output_dir(tmp_path / "run")
-    assert run_dir_problem(tmp_path / "x" / "y").startswith(f"run directory {tmp_path}/x/y: only 5")
+        check_output_dir(tmp_path / "run", min_free_mb=200)
+    assert run_dir_problem(tmp_path / "x" / "y", min_free_mb=200).startswith(
+        f"run directory {tmp_path}/x/y: only 5"
+    )
     check_output_dir(tmp_path / "run", min_free_mb=1)
 
 
