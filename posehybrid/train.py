@@ -1,6 +1,7 @@
 """``python -m posehybrid.train stage=part_detector|spatial|joint [overrides]``.
 
-Thin Hydra entry point; the work is in :mod:`posehybrid.training` and :mod:`posehybrid.pipeline`.
+Thin Hydra entry point; the work is in :mod:`posehybrid.training`, :mod:`posehybrid.pipeline` and
+:mod:`posehybrid.ablation_run`.
 Returns the optimised metric so Optuna sweeps can use it; in a multirun a failing job is logged
 to its ``error.txt`` and the sweep goes on (:mod:`posehybrid.utils.sweeps`).
 
@@ -37,7 +38,7 @@ def train(cfg: DictConfig) -> float | None:
     if problems:
         raise ConfigError(f"invalid configuration: {'; '.join(problems)}")
     setup_console()  # one handler per log line, no Lightning adverts
-    from posehybrid.pipeline import finish_pipeline
+    from posehybrid.ablation_run import finish_pipeline
     from posehybrid.training import run_stage
     from posehybrid.utils.runtime import tune_allocator
 

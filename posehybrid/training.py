@@ -233,7 +233,7 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         "stage": cfg.stage.name,
         "dataset": cfg.data.name,
         "experiment": cfg.name,
-        # upstream lookups and the ablation table match runs by it (pipeline.py)
+        # upstream lookups and the ablation table match runs by it (pipeline.py, ablation_run.py)
         "data_fingerprint": data_print.fingerprint,
         "data_identity": identity,
         **module.test_summary,

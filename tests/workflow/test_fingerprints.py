@@ -13,7 +13,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from posehybrid.pipeline import DataMismatchError, check_same_data, matching_run
+from posehybrid.ablation_run import check_same_data
+from posehybrid.pipeline import DataMismatchError, matching_run
 from posehybrid.provenance import data_identity, fingerprint
 from tests.workflow.conftest import REPO, TINY, TinyPipeline, train
 

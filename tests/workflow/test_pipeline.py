@@ -64,7 +64,7 @@ def test_ablation_control_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> No
     (``ablation.control_retime``; negative here: always), and the rerun is the row."""
     import shutil
 
-    from posehybrid.pipeline import control_steps
+    from posehybrid.ablation_run import control_steps
 
     log_dir = tmp_path / "outputs"
     shutil.copytree(tiny_pipeline.experiment_dir, log_dir / "tiny")

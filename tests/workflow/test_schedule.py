@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from posehybrid.pipeline import control_steps, retimed_control_steps
+from posehybrid.ablation_run import control_steps, retimed_control_steps
 from posehybrid.training import checkpoint_to_test
 from posehybrid.utils.runs import run_checkpoint
 from posehybrid.utils.schedule import planned_steps
