@@ -163,7 +163,13 @@ class ValidationSummary(Callback):
         best = "-" if self.best is None else f"{self.best:.3f}"
         if self.best_step is not None:
             best += f" (step {self.best_step})"
+        # the other validation PCK thresholds too: selecting on @0.1 without a logger
+        others = "".join(
+            f"  {key} {float(value):.3f}"
+            for key, value in sorted(trainer.callback_metrics.items())
+            if key.startswith("val/pck@") and key != self.monitor
+        )
         log.info(
-            "step %d/%d  %s%s %.3f  best %s",
-            trainer.global_step, total, loss, self.monitor, score, best,
+            "step %d/%d  %s%s %.3f  best %s%s",
+            trainer.global_step, total, loss, self.monitor, score, best, others,
         )  # fmt: skip

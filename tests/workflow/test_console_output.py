@@ -37,4 +37,8 @@ def test_start_up_block_and_validation_lines_per_stage(tiny_pipeline: TinyPipeli
         # trainer.max_epochs=1 caps the stage's steps: the last validation line is at the end
         steps = re.findall(r"step (\d+)/(\d+)  train/loss \S+  val/pck@0.2 (\S+)  best", log)
         assert steps and steps[-1][0] == steps[-1][1], log[-2000:]
+        # the monitor's line also carries the other threshold, once
+        last = [line for line in log.splitlines() if "  val/pck@0.2 " in line][-1]
+        assert re.search(r"best .*  val/pck@0.1 \d\.\d{3}$", last), last
+        assert last.count("val/pck@0.2") == 1, last
         assert re.search(r"schedule   \d+ optimiser steps, at most 1 epoch\(s\)", log)
