@@ -71,16 +71,12 @@ def _train_control(cfg: DictConfig, detector_ckpt: str, steps: int) -> dict[str,
 
 
 def _run_control(
-    cfg: DictConfig,
-    detector_ckpt: str,
-    rows: list[dict[str, Any]],
-    detector: dict[str, Any],
-    later: list[dict[str, Any]],
-) -> None:
+    cfg: DictConfig, detector_ckpt: str, detector: dict[str, Any], later: list[dict[str, Any]]
+) -> dict[str, Any] | None:
     """Train the detector on, with its own recipe (optimiser, learning rate, a fresh cosine
     schedule), for as long as the spatial and joint stages took together: the equal-time
     control. Sized by the detector stage's step time, then rerun once at its own when that
-    is faster (``ablation.control_retime``)."""
+    is faster (``ablation.control_retime``). Its ablation row (None when it left no metrics)."""
     planned = control_steps(later, detector)
     metrics = _train_control(cfg, detector_ckpt, planned)
     tolerance = float(cfg.ablation.control_retime)
@@ -92,8 +88,7 @@ def _run_control(
             1e3 * float(detector["step_seconds"]), retimed, planned,
         )  # fmt: skip
         metrics = _train_control(cfg, detector_ckpt, retimed)
-    if metrics is not None:
-        rows.append(row("control (detector trained longer)", metrics))
+    return None if metrics is None else row("control (detector trained longer)", metrics)
 
 
 def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] | None:
@@ -117,7 +112,9 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
         rows.append(row("part_detector", detector))
     rows += [row("spatial", spatial), row("joint", metrics)]
     if cfg.ablation.control and detector is not None:
-        _run_control(cfg, detector_ckpt, rows, detector, [spatial, metrics])
+        control = _run_control(cfg, detector_ckpt, detector, [spatial, metrics])
+        if control is not None:
+            rows.append(control)
     table = {"experiment": cfg.name, "stages": rows}
     experiment_dir = Path(cfg.paths.experiment_dir)
     atomic_write_json(experiment_dir / "ablation.json", table)

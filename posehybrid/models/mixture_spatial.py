@@ -153,7 +153,8 @@ class MixtureSpatialModel(StridedSpatialModel):
         rest = sorted(set(range(len(self.edges))) - {i for ids in typed for i in ids})
         # Mirror pairs start from their type's histograms (within one view, where a joint's
         # mirror lies is not broad); the other typed pairs start flat, as shared ones do
-        # (histograms on every pair act as an average-pose prior: README "What was tried"; docs/results.md).
+        # (histograms on every pair act as an average-pose prior: README "What was tried",
+        # docs/results.md).
         groups: list[tuple[list[int], Tensor, list[tuple[int, int]]]] = [(rest, every, [])]
         groups += [(ids, labels == k, self.flip_pairs) for k, ids in enumerate(typed)]
         return groups
