@@ -11,7 +11,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-REPO = Path(__file__).resolve().parents[2]
+import posehybrid.schema  # noqa: F401  (registers the config schemas the YAMLs name)
+from tests.workflow.conftest import REPO
+
 CONF = REPO / "conf"
 STAGES = sorted(p.stem for p in (CONF / "stage").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
