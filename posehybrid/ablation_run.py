@@ -20,6 +20,8 @@ from posehybrid.utils.runs import latest_run, read_metrics, run_dir_of
 
 log = logging.getLogger(__name__)
 
+CONTROL_ROW = "control (detector trained longer)"
+
 
 def check_same_data(rows: list[tuple[str, dict[str, Any]]]) -> None:
     """The ablation table puts rows side by side only when they were scored on one test set:
@@ -52,6 +54,37 @@ def retimed_control_steps(
     machine: slower than the control's own, it would shorten the control."""
     own = control_steps(later, control)
     return own if own > planned * (1.0 + tolerance) else None
+
+
+def earlier_control(
+    experiment_dir: Path,
+    detector_ckpt: str,
+    detector: dict[str, Any],
+    later: list[dict[str, Any]],
+    tolerance: float,
+) -> dict[str, Any] | None:
+    """The newest finished control run of this experiment, when it is still the equal-time
+    control of these stages (``later``: the spatial and joint runs' metrics): it continued the
+    same detector checkpoint, and its budget (``max_steps``) is the length :func:`_run_control`
+    would give it now, within ``tolerance`` either way. A joint stage rerun without
+    ``ablation.control`` keeps that row; a control sized for other stages is left out, since
+    it would no longer be the equal-time comparison. None otherwise."""
+    run = latest_run(experiment_dir, "part_detector_control")
+    control = read_metrics(run) if run is not None else None
+    if control is None or "max_steps" not in control:  # none, or written before the key
+        return None
+    if (control.get("init") or {}).get("part_detector") != detector_ckpt:
+        return None
+    planned = control_steps(later, detector)
+    due = retimed_control_steps(later, control, planned, tolerance) or planned
+    if abs(int(control["max_steps"]) - due) > max(tolerance, 0.0) * due:
+        log.warning(
+            "ablation: the control in %s trained %d steps, but these spatial and joint stages "
+            "took %d detector steps: left out of the table (make ablation reruns it)",
+            run, int(control["max_steps"]), due,
+        )  # fmt: skip
+        return None
+    return control
 
 
 def _train_control(cfg: DictConfig, detector_ckpt: str, steps: int) -> dict[str, Any] | None:
@@ -88,7 +121,7 @@ def _run_control(
             1e3 * float(detector["step_seconds"]), retimed, planned,
         )  # fmt: skip
         metrics = _train_control(cfg, detector_ckpt, retimed)
-    return None if metrics is None else row("control (detector trained longer)", metrics)
+    return None if metrics is None else row(CONTROL_ROW, metrics)
 
 
 def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] | None:
@@ -111,12 +144,17 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
     if detector is not None:
         rows.append(row("part_detector", detector))
     rows += [row("spatial", spatial), row("joint", metrics)]
+    experiment_dir = Path(cfg.paths.experiment_dir)
     if cfg.ablation.control and detector is not None:
         control = _run_control(cfg, detector_ckpt, detector, [spatial, metrics])
         if control is not None:
             rows.append(control)
+    elif detector is not None:  # a joint rerun: keep the control that still matches
+        later, tolerance = [spatial, metrics], float(cfg.ablation.control_retime)
+        earlier = earlier_control(experiment_dir, detector_ckpt, detector, later, tolerance)
+        if earlier is not None:
+            rows.append(row(CONTROL_ROW, earlier))
     table = {"experiment": cfg.name, "stages": rows}
-    experiment_dir = Path(cfg.paths.experiment_dir)
     atomic_write_json(experiment_dir / "ablation.json", table)
     text = ablation_markdown(table)
     atomic_write_text(experiment_dir / "ablation.md", text)

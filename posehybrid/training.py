@@ -243,6 +243,9 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         "epochs": epochs,
         "epoch_seconds": fit_seconds / epochs,
         "steps": steps,
+        # the budget it was given (the control's length: a later joint rerun reuses a control
+        # only when this is still the equal-time length, ablation_run.earlier_control)
+        "max_steps": int(trainer.max_steps),
         "step_seconds": fit_seconds / steps,  # the control row's budget is read in steps
         "checkpoint": tested,  # what was tested: the next stage starts from it (run_checkpoint)
         "best_checkpoint": best,

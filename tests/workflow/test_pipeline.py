@@ -89,3 +89,15 @@ def test_ablation_control_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> No
     assert f"rerun for {retimed} steps" in proc.stdout + proc.stderr
     assert ablation["stages"][-1]["pck@0.2"] == rerun["pck@0.2"]
     assert "ablation.md" in {p.name for p in (log_dir / "tiny").iterdir()}
+    # A joint rerun without the control keeps its row while it is still the equal-time length
+    # (a loose tolerance here: the tiny stages' fit times are noise; tested exactly in
+    # test_control_reuse.py).
+    joint_runs = len(list(log_dir.glob("tiny/joint/*/metrics.json")))
+    train(
+        ["stage=joint", "name=tiny", "logger=none", "ablation.control_retime=10", *TINY,
+         *tiny_pipeline.paths(log_dir)],
+        tiny_pipeline.env,
+    )  # fmt: skip
+    again = json.loads((log_dir / "tiny" / "ablation.json").read_text())
+    assert len(list(log_dir.glob("tiny/joint/*/metrics.json"))) == joint_runs + 1  # it reran
+    assert again["stages"][-1] == ablation["stages"][-1]

@@ -32,7 +32,7 @@ def test_stage_trains_the_configured_steps_whatever_the_dataset_size(
         "*/metrics.json"
     )
     m = json.loads(metrics.read_text())
-    assert m["steps"] == 7
+    assert m["steps"] == m["max_steps"] == 7  # the budget is recorded (control reuse reads it)
     # 24 images: 12 train - 1 val = 2 batches an epoch; 56: 25 train = 6 batches
     assert m["epochs"] == {24: 4, 56: 2}[n_images]
     assert "only 7 optimiser steps planned" in proc.stdout + proc.stderr  # < warn_below_steps
