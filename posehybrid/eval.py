@@ -4,7 +4,8 @@ Evaluates any stage's checkpoint on the test split and writes, into
 ``outputs/<experiment>/eval/<timestamp>/``: ``table.md`` (per-part PCK@0.2 and strict PCP,
 percentages), ``pck_curve.png``, ``examples.png`` (best and worst test images) and, last, as
 the completion marker, ``metrics.json`` (the training run's layout, plus ``pcp`` where the
-joint set has sticks and the ``tta`` settings). One JSON summary line goes to stdout; bad input gives one stderr line and exit 2.
+joint set has sticks and the ``tta`` settings; with ``candidates=[1,2,5]`` also the candidate
+recall of ``metrics/candidates.py``). One JSON summary line goes to stdout; bad input gives one stderr line and exit 2.
 
 Which data: by default (``data_from_run=auto``) the dataset config of the checkpoint's own
 training run (``<run>/.hydra/config.yaml``), so the test split is exactly the one training
@@ -89,6 +90,9 @@ def markdown_table(metrics: dict[str, Any], joint_set: Any, title: str) -> str:
     lines += row(pck)
     if metrics.get("pcp"):
         lines += ["", "## Strict PCP (%)", "", *row(metrics["pcp"])]
+    for name, recall in (metrics.get("candidates") or {}).items():
+        lines += ["", f"## PCK@0.2 of the best of the {name} map's top-k peaks (%)", ""]
+        lines += row(recall["pck@0.2"])
     choices = ("labels", "normaliser", "compare", "pooling", "mask")
     conv = ", ".join(f"{k}: {getattr(protocol, k)}" for k in choices)
     return "\n".join([*lines, "", f"Conventions: {conv}.", ""])
@@ -161,6 +165,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     # Lightning's test loop: the module's test_step (with the TTA) is the one scoring path.
     # The module comes loaded (safe load, batch norm folded): no ckpt_path to restore.
     module.tta, module.keep_test_outputs = tta, True
+    if cfg.candidates:
+        module.track_candidates(list(cfg.candidates))
     setup_console()  # Lightning's lines once, through Hydra's handlers, without its adverts
     trainer = inference_trainer(device, precision)
     trainer.test(module, datamodule=datamodule, verbose=False)

@@ -329,3 +329,56 @@ def test_flip_and_multiscale_average_is_the_hand_built_mean() -> None:
     torch.testing.assert_close(got["spatial"], want_s, atol=1e-4, rtol=1e-5)
     # and the mean is not just one of its runs
     assert (got["detector"] - runs[0][0]).abs().max() > 1e-3
+
+
+def test_candidate_recall_in_the_test_loop_is_the_argmax_at_top1(tiny_run: dict) -> None:
+    """``track_candidates`` on a spatial module: for both maps, top-1 equals a PCK of the plain
+    argmax computed here (heat-map px -> input px -> original px), and recall grows with k."""
+    from posehybrid.metrics import PCK
+    from posehybrid.modules.base import to_original
+
+    torch.manual_seed(0)
+    module = build_module(
+        SpatialModule,
+        model_config_of(tiny_run["ckpt"]),
+        joint_set="lsp",
+        init={"part_detector": str(tiny_run["ckpt"])},
+    ).eval()
+    data, _, _ = data_config(OmegaConf.create({"data_from_run": "true"}), tiny_run["ckpt"], [])
+    datamodule = instantiate(data, codec=module.codec)
+    datamodule.setup("test")
+    module.track_candidates([5, 1, 2])
+    trainer = pl.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False,
+    )  # fmt: skip
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    recall = module.test_summary["candidates"]
+    argmax = {name: PCK(LSP) for name in ("detector", "spatial")}
+    with torch.inference_mode():
+        for batch in datamodule.test_dataloader():
+            for name, maps in module.heatmaps(batch["image"]).items():
+                flat = maps.flatten(2).argmax(-1)
+                uv = torch.stack([flat % maps.shape[-1], flat // maps.shape[-1]], -1).float()
+                pred = to_original(module.codec.to_input(uv), batch["inv_affine"])
+                argmax[name].update(pred, batch["keypoints_orig"], batch["annotated"])
+    for name, metric in argmax.items():
+        ours = metric.summary()
+        for alpha in ("0.1", "0.2"):
+            got = recall[name][f"pck@{alpha}"]
+            assert got["top1"] == pytest.approx(ours[f"pck@{alpha}"], abs=1e-9)
+            assert got["top1"] <= got["top2"] <= got["top5"]
+    assert recall["spatial"]["pck@0.2"]["top5"] > recall["spatial"]["pck@0.2"]["top1"]
+
+
+def test_eval_writes_the_candidate_recall(tiny_run: dict) -> None:
+    root = tiny_run["root"]
+    proc = _python("posehybrid.eval", f"ckpt={tiny_run['ckpt']}", "candidates=[1,3]",
+                   f"paths.log_dir={root}/outputs", cwd=root)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = Path(json.loads(proc.stdout.strip().splitlines()[-1])["output_dir"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["candidates"]) == {"detector"}  # a detector checkpoint has no spatial map
+    top = metrics["candidates"]["detector"]["pck@0.2"]
+    assert set(top) == {"top1", "top3"} and top["top1"] <= top["top3"]
+    assert "top-k peaks" in (out / "table.md").read_text()

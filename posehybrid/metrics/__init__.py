@@ -1,7 +1,9 @@
-"""Evaluation metrics: PCK (torso/head/bbox-normalised) and strict PCP, as torchmetrics Metrics."""
+"""Evaluation metrics: PCK (torso/head/bbox-normalised) and strict PCP, as torchmetrics Metrics;
+candidate recall (the best of a map's top-k peaks), a diagnostic."""
 
 from __future__ import annotations
 
+from posehybrid.metrics.candidates import CandidateRecall, nearest_candidate, peak_candidates
 from posehybrid.metrics.pck import (
     DEFAULT_THRESHOLDS,
     PCK,
@@ -19,11 +21,14 @@ __all__ = [
     "LSP_STICKS",
     "PCK",
     "PCP",
+    "CandidateRecall",
     "alpha_key",
     "bbox_lengths",
     "head_lengths",
+    "nearest_candidate",
     "pck_correct",
     "pcp_correct",
+    "peak_candidates",
     "segment_lengths",
     "stick_weights",
     "torso_lengths",

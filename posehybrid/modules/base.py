@@ -3,7 +3,7 @@ original pixels, one PCK per split, and the checkpoint block that names the stag
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
@@ -12,6 +12,7 @@ from torch import nn
 
 from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.skeleton import JointSet, get_joint_set
+from posehybrid.metrics.candidates import CandidateRecall, peak_candidates
 from posehybrid.metrics.pck import PCK
 from posehybrid.modules.confidence import confidence
 from posehybrid.modules.tta import NO_TTA, TTA, tta_heatmaps
@@ -80,6 +81,7 @@ class PoseModule(pl.LightningModule):
         self.keep_test_outputs = False
         self.test_outputs: dict[str, torch.Tensor] | None = None
         self._test_parts: list[dict[str, torch.Tensor]] = []
+        self.candidates: CandidateRecall | None = None  # track_candidates (eval) sets it
 
     # --- what subclasses provide -------------------------------------------------------------
     def heatmaps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -149,12 +151,37 @@ class PoseModule(pl.LightningModule):
     def on_test_epoch_start(self) -> None:
         self._test_parts = []
 
+    def track_candidates(self, ks: Sequence[int]) -> None:
+        """Also score, in the next tests, the best of each map's top-k peaks for every k in
+        ``ks`` (``metrics/candidates.py``): ``test_summary["candidates"]``."""
+        self.candidates = CandidateRecall(self.joint_set, ("detector", "spatial"), ks)
+
+    def _update_candidates(
+        self,
+        candidates: CandidateRecall,
+        maps: dict[str, torch.Tensor],
+        batch: dict[str, torch.Tensor],
+    ) -> None:
+        """Each map's top-k peaks (B, J, k, 2), in original px through the batch's inverse
+        affines, into ``candidates``."""
+        k = max(candidates.ks)
+        for name in candidates.maps:
+            if name not in maps:
+                continue
+            uv, valid = peak_candidates(maps[name], k)  # (B, J, k, 2) heat-map px
+            b, j = uv.shape[:2]
+            xy = to_original(self.codec.to_input(uv).flatten(1, 2), batch["inv_affine"])
+            gt, mask = batch["keypoints_orig"], batch["annotated"]
+            candidates.update(name, xy.view(b, j, k, 2), valid, gt, mask)
+
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         """PCK of one test batch through the inference path's maps and decode, with ``tta`` (identity:
         the validation path's maps and decode);
         with ``keep_test_outputs`` the batch's predictions are kept for ``test_outputs``."""
-        pred, _, _ = self._keypoints(batch["image"], batch["inv_affine"])  # no confidence needed
+        pred, _, maps = self._keypoints(batch["image"], batch["inv_affine"])  # no confidence
         self.test_pck.update(pred, batch["keypoints_orig"], batch["annotated"])
+        if self.candidates is not None:
+            self._update_candidates(self.candidates, maps, batch)
         if self.keep_test_outputs:
             kept = {"pred": pred, "gt": batch["keypoints_orig"], "mask": batch["annotated"],
                     "index": batch["index"]}  # fmt: skip
@@ -185,6 +212,9 @@ class PoseModule(pl.LightningModule):
             }
         skipped = int(self.test_pck.compute()["skipped"])  # synced over processes
         self.test_summary = {**self.test_pck.summary(), "skipped_zero_torso": skipped}
+        if self.candidates is not None:
+            self.test_summary["candidates"] = self.candidates.summary()
+            self.candidates.reset()
         thresholds, pooled, parts = self.test_pck.curve()
         self.test_curve = {"thresholds": thresholds, "total": pooled, "parts": parts}
         self._log_summary("test", self.test_summary)
