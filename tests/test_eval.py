@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
@@ -55,6 +56,29 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (run,) = (root / "outputs" / "t5" / "part_detector").iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
     return {"root": root, "ckpt": run / "checkpoints" / "best.ckpt", "metrics": metrics}
+
+
+def _spatial_on_tiny_run(tiny_run: dict) -> tuple[SpatialModule, Any]:
+    """A spatial module on the tiny run's detector (random spatial weights, seed 0) and the
+    DataModule of that run's data, set up for testing."""
+    torch.manual_seed(0)
+    module = build_module(
+        SpatialModule,
+        model_config_of(tiny_run["ckpt"]),
+        joint_set="lsp",
+        init={"part_detector": str(tiny_run["ckpt"])},
+    ).eval()
+    data, _, _ = data_config(OmegaConf.create({"data_from_run": "true"}), tiny_run["ckpt"], [])
+    datamodule = instantiate(data, codec=module.codec)
+    datamodule.setup("test")
+    return module, datamodule
+
+
+def _test_trainer() -> pl.Trainer:
+    return pl.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False,
+    )  # fmt: skip
 
 
 def test_eval_matches_training_metrics_and_writes_outputs(tiny_run: dict) -> None:
@@ -152,22 +176,10 @@ def test_trainer_test_runs_tta_as_the_predict_path_does(tiny_run: dict) -> None:
     from posehybrid.inference import predict_batch
     from posehybrid.metrics import PCK
 
-    torch.manual_seed(0)
-    module = build_module(
-        SpatialModule,
-        model_config_of(tiny_run["ckpt"]),
-        joint_set="lsp",
-        init={"part_detector": str(tiny_run["ckpt"])},
-    ).eval()
-    data, _, _ = data_config(OmegaConf.create({"data_from_run": "true"}), tiny_run["ckpt"], [])
-    datamodule = instantiate(data, codec=module.codec)
-    datamodule.setup("test")
+    module, datamodule = _spatial_on_tiny_run(tiny_run)
     tta = TTA(flip=True, scales=(1.0, 0.75))
     module.tta, module.keep_test_outputs = tta, True
-    trainer = pl.Trainer(
-        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False,
-    )  # fmt: skip
+    trainer = _test_trainer()
     trainer.test(module, datamodule=datamodule, verbose=False)
     kept = module.test_outputs
     preds, pck = [], PCK(LSP)
@@ -337,21 +349,9 @@ def test_candidate_recall_in_the_test_loop_is_the_argmax_at_top1(tiny_run: dict)
     from posehybrid.metrics import PCK
     from posehybrid.modules.base import to_original
 
-    torch.manual_seed(0)
-    module = build_module(
-        SpatialModule,
-        model_config_of(tiny_run["ckpt"]),
-        joint_set="lsp",
-        init={"part_detector": str(tiny_run["ckpt"])},
-    ).eval()
-    data, _, _ = data_config(OmegaConf.create({"data_from_run": "true"}), tiny_run["ckpt"], [])
-    datamodule = instantiate(data, codec=module.codec)
-    datamodule.setup("test")
+    module, datamodule = _spatial_on_tiny_run(tiny_run)
     module.track_candidates([5, 1, 2])
-    trainer = pl.Trainer(
-        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False,
-    )  # fmt: skip
+    trainer = _test_trainer()
     trainer.test(module, datamodule=datamodule, verbose=False)
     recall = module.test_summary["candidates"]
     argmax = {name: PCK(LSP) for name in ("detector", "spatial")}
