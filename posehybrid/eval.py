@@ -98,6 +98,16 @@ def markdown_table(metrics: dict[str, Any], joint_set: Any, title: str) -> str:
     return "\n".join([*lines, "", f"Conventions: {conv}.", ""])
 
 
+def candidate_counts(value: Any) -> list[int]:
+    """``candidates=[1,2,5]`` -> [1, 2, 5]; anything else is a one-line error naming the key."""
+    ks = list(value) if OmegaConf.is_list(value) or isinstance(value, list | tuple) else None
+    if not ks or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks):
+        raise ValueError(
+            f"candidates must be a list of peak counts >= 1, e.g. [1,2,5]; got {value!r}"
+        )
+    return ks
+
+
 def example_figure(
     res: dict[str, torch.Tensor], dataset: Any, path: Path, k: int, title: str
 ) -> None:
@@ -166,7 +176,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     # The module comes loaded (safe load, batch norm folded): no ckpt_path to restore.
     module.tta, module.keep_test_outputs = tta, True
     if cfg.candidates:
-        module.track_candidates(list(cfg.candidates))
+        module.track_candidates(candidate_counts(cfg.candidates))
     setup_console()  # Lightning's lines once, through Hydra's handlers, without its adverts
     trainer = inference_trainer(device, precision)
     trainer.test(module, datamodule=datamodule, verbose=False)

@@ -382,3 +382,12 @@ def test_eval_writes_the_candidate_recall(tiny_run: dict) -> None:
     top = metrics["candidates"]["detector"]["pck@0.2"]
     assert set(top) == {"top1", "top3"} and top["top1"] <= top["top3"]
     assert "top-k peaks" in (out / "table.md").read_text()
+
+
+@pytest.mark.parametrize("value", [3, [], [0], ["a"], [True], [1.5]])
+def test_candidate_counts_refuse_anything_but_a_list_of_counts(value: Any) -> None:
+    from posehybrid.eval import candidate_counts
+
+    with pytest.raises(ValueError, match=r"candidates must be a list of peak counts"):
+        candidate_counts(OmegaConf.create({"k": value}).k if isinstance(value, list) else value)
+    assert candidate_counts(OmegaConf.create({"k": [1, 2, 5]}).k) == [1, 2, 5]
