@@ -145,15 +145,16 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
         rows.append(row("part_detector", detector))
     rows += [row("spatial", spatial), row("joint", metrics)]
     experiment_dir = Path(cfg.paths.experiment_dir)
+    later = [spatial, metrics]
+    control = None
     if cfg.ablation.control and detector is not None:
-        control = _run_control(cfg, detector_ckpt, detector, [spatial, metrics])
-        if control is not None:
-            rows.append(control)
+        control = _run_control(cfg, detector_ckpt, detector, later)
     elif detector is not None:  # a joint rerun: keep the control that still matches
-        later, tolerance = [spatial, metrics], float(cfg.ablation.control_retime)
+        tolerance = float(cfg.ablation.control_retime)
         earlier = earlier_control(experiment_dir, detector_ckpt, detector, later, tolerance)
-        if earlier is not None:
-            rows.append(row(CONTROL_ROW, earlier))
+        control = None if earlier is None else row(CONTROL_ROW, earlier)
+    if control is not None:
+        rows.append(control)
     table = {"experiment": cfg.name, "stages": rows}
     atomic_write_json(experiment_dir / "ablation.json", table)
     text = ablation_markdown(table)

@@ -104,10 +104,9 @@ class CandidateRecall(nn.Module):
         for m in self.maps:
             if not self.pck[f"{m}_top{self.ks[0]}"].update_called:
                 continue  # this stage has no such map
+            scored = {k: self.pck[f"{m}_top{k}"].compute() for k in self.ks}
             out[m] = {
-                f"pck@{a}": {
-                    f"top{k}": float(self.pck[f"{m}_top{k}"].compute()[f"pck@{a}"]) for k in self.ks
-                }
+                f"pck@{a}": {f"top{k}": float(scored[k][f"pck@{a}"]) for k in self.ks}
                 for a in ("0.1", "0.2")
             }
         return out
