@@ -4,7 +4,9 @@ Rows, top to bottom: ``mean pose`` (the training split's mean pose for every tes
 floor that tells whether anything trained), the part detector, + spatial model, + joint
 training, and with ``ablation.control=true`` the equal-time control (the detector trained on
 for as long as the spatial and joint stages took). Every row is scored on the same test split
-by the same PCK code.
+by the same PCK code. Below the rows, the differences that the issue's targets are about
+(spatial − detector, joint − control, ...), each with a paired bootstrap interval over the test
+images (``metrics/paired.py``): whether a difference is more than the test set's noise.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from posehybrid.metrics.mean_pose import mean_pose, mean_pose_summary
+from posehybrid.metrics.mean_pose import mean_pose, mean_pose_metric
+from posehybrid.metrics.paired import paired_difference
+from posehybrid.metrics.per_image import per_image_from_json, per_image_to_json
 
 ABLATION_PARTS = ("wrist", "elbow", "knee", "ankle")
 
@@ -32,18 +36,46 @@ def row(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def mean_pose_row(data_cfg: DictConfig, codec: Any) -> dict[str, Any]:
+def mean_pose_row(data_cfg: DictConfig, codec: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ``mean pose`` row: the mean of the training keypoints in the network's input
     geometry (``codec``: the model's ``HeatmapCodec``), mapped back through each test sample's
-    inverse affine. Costs seconds (no image is decoded)."""
+    inverse affine; and its per-image counts (``test_per_image.json``'s layout). Costs seconds
+    (no image is decoded)."""
     started = time.time()
     datamodule = instantiate(data_cfg, codec=codec)
     datamodule.prepare_data()
     keypoints, valid = datamodule.train_keypoints()
-    summary = mean_pose_summary(
+    metric = mean_pose_metric(
         mean_pose(keypoints, valid), *datamodule.eval_geometry("test"), datamodule.joint_set
     )
-    return row("mean pose", {**summary, "minutes": (time.time() - started) / 60.0})
+    minutes = (time.time() - started) / 60.0
+    return row("mean pose", {**metric.summary(), "minutes": minutes}), per_image_to_json(
+        metric.per_image()
+    )
+
+
+def differences(
+    per_image: dict[str, dict[str, Any] | None],
+    pairs: list[tuple[str, str]],
+    intervals: DictConfig,
+) -> list[dict[str, Any]]:
+    """``a − b`` for each pair of row names whose per-image counts are both known
+    (``per_image``: row name -> ``test_per_image.json`` record, None for a run from before it),
+    with a paired bootstrap interval (``intervals``: ``resamples``, ``confidence``, ``seed``)."""
+    out = []
+    for a, b in pairs:
+        if per_image.get(a) is None or per_image.get(b) is None:
+            continue
+        diff = paired_difference(
+            per_image_from_json(per_image[a]),
+            per_image_from_json(per_image[b]),
+            resamples=int(intervals.resamples),
+            confidence=float(intervals.confidence),
+            seed=int(intervals.seed),
+        )
+        if diff is not None:
+            out.append({"a": a, "b": b, **diff})
+    return out
 
 
 def ablation_markdown(table: dict[str, Any]) -> str:
@@ -57,7 +89,27 @@ def ablation_markdown(table: dict[str, Any]) -> str:
         cells += [f"{r['parts'].get(p, float('nan')):.3f}" for p in parts]
         cells.append(f"{r['minutes']:.1f}" if r.get("minutes") is not None else "-")
         lines.append("| " + " | ".join(cells) + " |")
+    diffs = table.get("differences") or []
+    if diffs:
+        level = round(100 * float(table["intervals"]["confidence"]))
+        lines += [
+            "",
+            f"Differences on the same {diffs[0]['images']} test images, with {level} % paired "
+            "bootstrap intervals over the images (an interval that holds 0 is within the test "
+            "set's noise):",
+            "",
+            "| difference | PCK@0.1 | PCK@0.2 |",
+            "|---|---|---|",
+        ]
+        for d in diffs:
+            cells = [f"{d['a']} − {d['b']}", _interval(d["pck@0.1"]), _interval(d["pck@0.2"])]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["ABLATION_PARTS", "ablation_markdown", "mean_pose_row", "row"]
+def _interval(d: dict[str, float]) -> str:
+    """``+0.021 [+0.012, +0.030]``."""
+    return f"{d['delta']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
+__all__ = ["ABLATION_PARTS", "ablation_markdown", "differences", "mean_pose_row", "row"]

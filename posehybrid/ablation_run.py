@@ -13,14 +13,24 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from posehybrid.ablation import ablation_markdown, mean_pose_row, row
+from posehybrid.ablation import ablation_markdown, differences, mean_pose_row, row
 from posehybrid.pipeline import DataMismatchError, train_upstream
 from posehybrid.utils.io import atomic_write_json, atomic_write_text
-from posehybrid.utils.runs import latest_run, read_metrics, run_dir_of
+from posehybrid.utils.runs import latest_run, read_metrics, read_per_image, run_dir_of
 
 log = logging.getLogger(__name__)
 
 CONTROL_ROW = "control (detector trained longer)"
+
+# The differences the table reports with intervals, (a, b) for a − b: whether anything trained,
+# what each stage adds, and the headline, joint against the equal-time control.
+DIFFERENCES = [
+    ("part_detector", "mean pose"),
+    ("spatial", "part_detector"),
+    ("joint", "spatial"),
+    ("joint", "part_detector"),
+    ("joint", CONTROL_ROW),
+]
 
 
 def check_same_data(rows: list[tuple[str, dict[str, Any]]]) -> None:
@@ -140,9 +150,13 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
     detector = read_metrics(run_dir_of(detector_ckpt)) if detector_ckpt else None
     scored = [("spatial", spatial), ("joint", metrics)]
     check_same_data([("part_detector", detector), *scored] if detector is not None else scored)
-    rows = [mean_pose_row(cfg.data, instantiate(cfg.model.codec))]
+    floor, floor_images = mean_pose_row(cfg.data, instantiate(cfg.model.codec))
+    rows = [floor]
+    per_image = {"mean pose": floor_images, "spatial": read_per_image(spatial_run)}
+    per_image["joint"] = read_per_image(cfg.paths.output_dir)
     if detector is not None:
         rows.append(row("part_detector", detector))
+        per_image["part_detector"] = read_per_image(run_dir_of(detector_ckpt))
     rows += [row("spatial", spatial), row("joint", metrics)]
     experiment_dir = Path(cfg.paths.experiment_dir)
     later = [spatial, metrics]
@@ -155,7 +169,15 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
         control = None if earlier is None else row(CONTROL_ROW, earlier)
     if control is not None:
         rows.append(control)
-    table = {"experiment": cfg.name, "stages": rows}
+        control_run = latest_run(experiment_dir, "part_detector_control")  # the row's run
+        per_image[CONTROL_ROW] = read_per_image(control_run) if control_run else None
+    intervals = cfg.ablation.intervals
+    table = {
+        "experiment": cfg.name,
+        "stages": rows,
+        "differences": differences(per_image, DIFFERENCES, intervals),
+        "intervals": {k: intervals[k] for k in ("resamples", "confidence", "seed")},
+    }
     atomic_write_json(experiment_dir / "ablation.json", table)
     text = ablation_markdown(table)
     atomic_write_text(experiment_dir / "ablation.md", text)

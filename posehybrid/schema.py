@@ -89,7 +89,13 @@ ModelSchema = schema("ModelSchema", {
 
 
 StepsSchema = schema("StepsSchema", dict.fromkeys(("part_detector", "spatial", "joint"), int))
-AblationSchema = schema("AblationSchema", {"control": bool, "control_retime": float})
+IntervalsSchema = schema(
+    "IntervalsSchema", {"resamples": int, "confidence": float, "seed": int}
+)
+AblationSchema = schema(
+    "AblationSchema",
+    {"control": bool, "control_retime": float, "intervals": IntervalsSchema},
+)
 
 
 # conf/train.yaml's own keys; the config groups are typed by their own schemas

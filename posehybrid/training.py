@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from posehybrid.callbacks.checkpointing import StageClock
 from posehybrid.callbacks.data_record import DataFingerprint
 from posehybrid.callbacks.model_record import ModelRecord
+from posehybrid.metrics.per_image import per_image_to_json
 from posehybrid.pipeline import resolve_upstream
 from posehybrid.provenance import data_identity, fingerprint
 from posehybrid.utils.checkpoint import (
@@ -34,7 +35,7 @@ from posehybrid.utils.resume import (
     save_wandb_id,
     was_resumed,
 )
-from posehybrid.utils.runs import RunBusyError, hold_run, run_holder, unfinished_runs
+from posehybrid.utils.runs import PER_IMAGE, RunBusyError, hold_run, run_holder, unfinished_runs
 from posehybrid.utils.schedule import plan_schedule
 from posehybrid.utils.validate import check_output_dir, preflight
 
@@ -253,6 +254,8 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         "resumed_from": resume,
         "curve": module.test_curve,
     }
+    if module.test_per_image is not None:  # before metrics.json: a finished run has both
+        atomic_write_json(output_dir / PER_IMAGE, per_image_to_json(module.test_per_image))
     atomic_write_json(output_dir / "metrics.json", metrics)
     log.info(
         "stage %s: test pck@0.1=%.3f pck@0.2=%.3f (%s)",

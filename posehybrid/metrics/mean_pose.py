@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from posehybrid.data.skeleton import JointSet
-from posehybrid.metrics.pck import PCK
+from posehybrid.metrics.per_image import PerImagePCK
 
 
 def mean_pose(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -42,6 +42,34 @@ def mean_pose(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, sums / np.maximum(counts, 1), centre)
 
 
+def mean_pose_metric(
+    mean: np.ndarray,
+    inv_affine: np.ndarray,
+    gt: np.ndarray,
+    annotated: np.ndarray,
+    joint_set: JointSet,
+) -> PerImagePCK:
+    """Predict ``mean`` (J, 2) input px for every test sample and score it.
+
+    Args:
+        inv_affine: (M, 2, 3) input px -> original px, per test sample.
+        gt: (M, J, 2) ground truth in original px. annotated: (M, J) bool.
+
+    Returns:
+        The updated metric: ``summary()`` (``pck@0.1``, ``pck@0.2``, ``parts@0.2`` ...) and
+        ``per_image()`` (the test samples' indices are 0..M-1, their order in the split).
+    """
+    inv = torch.as_tensor(np.asarray(inv_affine), dtype=torch.float64)
+    m = torch.as_tensor(np.asarray(mean), dtype=torch.float64)
+    pred = m @ inv[:, :, :2].transpose(1, 2) + inv[:, None, :, 2]  # (M, J, 2)
+    metric = PerImagePCK(joint_set)
+    index = torch.arange(pred.shape[0])
+    metric.update(
+        pred, torch.as_tensor(np.asarray(gt)), torch.as_tensor(np.asarray(annotated)), index
+    )
+    return metric
+
+
 def mean_pose_summary(
     mean: np.ndarray,
     inv_affine: np.ndarray,
@@ -49,21 +77,8 @@ def mean_pose_summary(
     annotated: np.ndarray,
     joint_set: JointSet,
 ) -> dict[str, Any]:
-    """PCK summary of predicting ``mean`` (J, 2) input px for every test sample.
-
-    Args:
-        inv_affine: (M, 2, 3) input px -> original px, per test sample.
-        gt: (M, J, 2) ground truth in original px. annotated: (M, J) bool.
-
-    Returns:
-        ``PCK.summary()`` (``pck@0.1``, ``pck@0.2``, ``parts@0.2`` ...).
-    """
-    inv = torch.as_tensor(np.asarray(inv_affine), dtype=torch.float64)
-    m = torch.as_tensor(np.asarray(mean), dtype=torch.float64)
-    pred = m @ inv[:, :, :2].transpose(1, 2) + inv[:, None, :, 2]  # (M, J, 2)
-    metric = PCK(joint_set)
-    metric.update(pred, torch.as_tensor(np.asarray(gt)), torch.as_tensor(np.asarray(annotated)))
-    return metric.summary()
+    """``PCK.summary()`` of :func:`mean_pose_metric`."""
+    return mean_pose_metric(mean, inv_affine, gt, annotated, joint_set).summary()
 
 
-__all__ = ["mean_pose", "mean_pose_summary"]
+__all__ = ["mean_pose", "mean_pose_metric", "mean_pose_summary"]

@@ -140,6 +140,14 @@ class PCK(CountMetric):
 
     def update(self, pred: Tensor, gt: Tensor, mask: Tensor) -> None:
         """Accumulate a batch: pred, gt (B, J, 2) in original image pixels; mask (B, J) bool."""
+        hits, counted, ok = self.score(pred, gt, mask)
+        self.correct += hits.sum(dim=1)
+        self.total += counted.sum(dim=0)
+        self.skipped += (~ok).sum()
+
+    def score(self, pred: Tensor, gt: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One batch, not accumulated: hits (T, B, J) bool, counted joints (B, J) bool and the
+        examples whose normaliser is defined (B,) bool (the others count nowhere)."""
         j = self.joint_set.num_joints
         if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[1:] != (j, 2):
             raise ValueError(
@@ -152,9 +160,7 @@ class PCK(CountMetric):
         ok = torch.isfinite(norm) & (norm > 0)  # zero/undefined normaliser: skip the example
         counted = mask & ok[:, None]
         hits = pck_correct(pred, gt, counted, torch.where(ok, norm, 0.0), self.thresholds)
-        self.correct += hits.sum(dim=1)
-        self.total += counted.sum(dim=0)
-        self.skipped += (~ok).sum()
+        return hits, counted, ok
 
     def compute(self) -> dict:
         """``correct`` (T, J) and ``total`` (J,) counts, ``skipped`` () samples with an undefined

@@ -14,6 +14,7 @@ from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.skeleton import JointSet, get_joint_set
 from posehybrid.metrics.candidates import CandidateRecall, peak_candidates
 from posehybrid.metrics.pck import PCK
+from posehybrid.metrics.per_image import PerImagePCK
 from posehybrid.modules.confidence import confidence
 from posehybrid.modules.tta import NO_TTA, TTA, tta_heatmaps
 
@@ -72,8 +73,10 @@ class PoseModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         kwargs = {} if pck_thresholds is None else {"thresholds": pck_thresholds}
         self.val_pck = PCK(self.joint_set, **kwargs)
-        self.test_pck = PCK(self.joint_set, **kwargs)
+        # per image too: the ablation's paired intervals (metrics/paired.py)
+        self.test_pck = PerImagePCK(self.joint_set, **kwargs)
         self.test_summary: dict[str, Any] | None = None
+        self.test_per_image: dict[str, Any] | None = None  # PerImagePCK.per_image()
         self.test_curve: dict[str, Any] | None = None
         # Test-time options (eval and predict set them before trainer.test/predict): the
         # augmentation, and whether to keep the per-sample test predictions for figures.
@@ -179,7 +182,7 @@ class PoseModule(pl.LightningModule):
         the validation path's maps and decode);
         with ``keep_test_outputs`` the batch's predictions are kept for ``test_outputs``."""
         pred, _, maps = self._keypoints(batch["image"], batch["inv_affine"])  # no confidence
-        self.test_pck.update(pred, batch["keypoints_orig"], batch["annotated"])
+        self.test_pck.update(pred, batch["keypoints_orig"], batch["annotated"], batch["index"])
         if self.candidates is not None:
             self._update_candidates(self.candidates, maps, batch)
         if self.keep_test_outputs:
@@ -212,6 +215,7 @@ class PoseModule(pl.LightningModule):
             }
         skipped = int(self.test_pck.compute()["skipped"])  # synced over processes
         self.test_summary = {**self.test_pck.summary(), "skipped_zero_torso": skipped}
+        self.test_per_image = self.test_pck.per_image()
         if self.candidates is not None:
             self.test_summary["candidates"] = self.candidates.summary()
             self.candidates.reset()

@@ -47,6 +47,19 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+# each test image's PCK counts beside metrics.json (metrics/per_image.py): paired intervals
+PER_IMAGE = "test_per_image.json"
+
+
+def read_per_image(run_dir: str | Path) -> dict[str, Any] | None:
+    """A run's :data:`PER_IMAGE` record as JSON values; None when the run wrote none (runs
+    from before it existed)."""
+    path = Path(run_dir) / PER_IMAGE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def run_checkpoint(run_dir: str | Path) -> Path:
     """The checkpoint a finished run tested and reported (``metrics.json``'s ``checkpoint``,
     ``train.yaml: test_checkpoint``): what a downstream stage starts from. Found by its file
