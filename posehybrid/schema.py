@@ -89,9 +89,7 @@ ModelSchema = schema("ModelSchema", {
 
 
 StepsSchema = schema("StepsSchema", dict.fromkeys(("part_detector", "spatial", "joint"), int))
-IntervalsSchema = schema(
-    "IntervalsSchema", {"resamples": int, "confidence": float, "seed": int}
-)
+IntervalsSchema = schema("IntervalsSchema", {"resamples": int, "confidence": float, "seed": int})
 AblationSchema = schema(
     "AblationSchema",
     {"control": bool, "control_retime": float, "intervals": IntervalsSchema},

@@ -77,7 +77,10 @@ def paired_difference(
                 method="percentile",
                 rng=np.random.default_rng(seed),
             )
-            low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+            low, high = (
+                float(result.confidence_interval.low),
+                float(result.confidence_interval.high),
+            )
         out[f"pck@{key}"] = {"delta": delta, "low": low, "high": high}
     return out
 

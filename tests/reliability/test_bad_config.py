@@ -43,6 +43,8 @@ BAD_VALUES = [
     ("stage.module.optimizer.lr=0", "stage.module.optimizer.lr=0"),
     ("callbacks.finite_loss.divergence_factor=0.5", "divergence_factor=0.5: expected null (off)"),
     ("callbacks.finite_loss.reference_steps=0", "reference_steps=0: expected a positive"),
+    ("ablation.intervals.resamples=0", "ablation.intervals.resamples=0: expected a positive"),
+    ("ablation.intervals.confidence=95", "ablation.intervals.confidence=95.0: expected a level"),
 ]
 
 

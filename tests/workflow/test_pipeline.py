@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from tests.workflow.conftest import TINY, TinyPipeline, train
 
 STAGES = ("part_detector", "spatial", "joint")
@@ -33,6 +36,25 @@ def test_fresh_experiment_trains_the_three_stages_in_order(tiny_pipeline: TinyPi
     # the floor row is scored on the same test split, in seconds
     floor = ablation["stages"][0]
     assert 0.0 <= floor["pck@0.2"] <= 1.0 and floor["minutes"] < 1.0
+    # each stage's per-image counts pool to its own PCK
+    for stage in STAGES:
+        record = json.loads((runs[stage] / "test_per_image.json").read_text())
+        correct, counted = np.asarray(record["correct"]), np.asarray(record["counted"])
+        for k, alpha in enumerate(record["alphas"]):
+            pooled = correct[:, k].sum() / counted.sum()
+            assert pooled == pytest.approx(_metrics(runs[stage])[f"pck@{alpha}"], abs=1e-12)
+    # the differences between the rows, each with its paired interval over the test images
+    pairs = [(d["a"], d["b"]) for d in ablation["differences"]]
+    assert pairs == [("part_detector", "mean pose"), ("spatial", "part_detector"),
+                     ("joint", "spatial"), ("joint", "part_detector")]  # fmt: skip
+    pck = {row["stage"]: row for row in ablation["stages"]}
+    for d in ablation["differences"]:
+        for key in ("pck@0.1", "pck@0.2"):
+            delta = pck[d["a"]][key] - pck[d["b"]][key]
+            assert d[key]["delta"] == pytest.approx(delta, abs=1e-12)
+            assert d[key]["low"] <= d[key]["delta"] <= d[key]["high"]
+    table = (tiny_pipeline.experiment_dir / "ablation.md").read_text()
+    assert "| spatial − part_detector |" in table and "paired bootstrap" in table
 
 
 def test_second_joint_run_reuses_the_upstream_checkpoints(
@@ -88,6 +110,9 @@ def test_ablation_control_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> No
     retimed = control_steps([spatial, joint], first)
     assert f"rerun for {retimed} steps" in proc.stdout + proc.stderr
     assert ablation["stages"][-1]["pck@0.2"] == rerun["pck@0.2"]
+    headline = ablation["differences"][-1]  # joint - the control, on the same images
+    assert (headline["a"], headline["b"]) == ("joint", "control (detector trained longer)")
+    assert headline["pck@0.2"]["delta"] == pytest.approx(joint["pck@0.2"] - rerun["pck@0.2"])
     assert "ablation.md" in {p.name for p in (log_dir / "tiny").iterdir()}
     # A joint rerun without the control keeps its row while it is still the equal-time length
     # (a loose tolerance here: the tiny stages' fit times are noise; tested exactly in
