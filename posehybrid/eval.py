@@ -5,7 +5,8 @@ Evaluates any stage's checkpoint on the test split and writes, into
 percentages), ``pck_curve.png``, ``examples.png`` (best and worst test images) and, last, as
 the completion marker, ``metrics.json`` (the training run's layout, plus ``pcp`` where the
 joint set has sticks and the ``tta`` settings; with ``candidates=[1,2,5]`` also the candidate
-recall of ``metrics/candidates.py``). One JSON summary line goes to stdout; bad input gives one stderr line and exit 2.
+recall of ``metrics/candidates.py``), and ``test_per_image.json`` (each test image's correct and
+counted joints, for paired comparisons: ``metrics/paired.py``). One JSON summary line goes to stdout; bad input gives one stderr line and exit 2.
 
 Which data: by default (``data_from_run=auto``) the dataset config of the checkpoint's own
 training run (``<run>/.hydra/config.yaml``), so the test split is exactly the one training
@@ -147,10 +148,12 @@ def example_figure(
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt``; write the four outputs; return the metrics."""
+    from posehybrid.metrics.per_image import per_image_to_json
     from posehybrid.modules.base import PoseModule
     from posehybrid.modules.load import load_module, model_config_of
     from posehybrid.plots import part_curves, plot_pck_curves
     from posehybrid.utils.io import atomic_write_json, atomic_write_text
+    from posehybrid.utils.runs import PER_IMAGE
 
     if not cfg.ckpt:
         raise ValueError("ckpt=PATH is required (a best.ckpt/last.ckpt of any stage)")
@@ -220,6 +223,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     example_figure(
         res, datamodule.datasets["test"], out_dir / "examples.png", int(cfg.examples), title
     )
+    if module.test_per_image is not None:  # each image's counts (paired comparisons)
+        atomic_write_json(out_dir / PER_IMAGE, per_image_to_json(module.test_per_image))
     # Written last, as in a training run: metrics.json is the completion marker that compare
     # (and anything listing finished evaluations) relies on.
     atomic_write_json(out_dir / "metrics.json", metrics)

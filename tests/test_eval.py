@@ -114,6 +114,10 @@ def test_eval_matches_training_metrics_and_writes_outputs(tiny_run: dict) -> Non
     assert "differs" not in proc.stderr
     saved = OmegaConf.load(out / ".hydra" / "config.yaml")
     assert saved.data.name == "synthetic" and saved.data.n_images == 24  # not eval.yaml's 2000
+    # the same per-image counts as the training run's test (paired comparisons read them)
+    per_image = json.loads((out / "test_per_image.json").read_text())
+    trained = json.loads((tiny_run["ckpt"].parent.parent / "test_per_image.json").read_text())
+    assert per_image == trained and len(per_image["index"]) == 12
 
 
 def test_eval_on_other_data_says_so(tiny_run: dict) -> None:
