@@ -12,6 +12,10 @@ overlay of the test PCK curves to ``compare_curves.png`` (in the first directory
     make compare
     make compare ARGS='outputs/sweep_spatial --format markdown'
     python -m posehybrid.compare outputs/a outputs/b --out /tmp/curves.png
+    make compare ARGS='outputs/sweep_spatial --against outputs/sweep_spatial/0'
+
+``--against RUN`` adds each run's PCK@0.2 difference from that run, with a paired bootstrap
+interval over the test images they share (``compare_paired.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from posehybrid.compare_paired import add_difference_column
 from posehybrid.provenance import read_data_record
 from posehybrid.utils.overrides import BOOKKEEPING_PREFIXES
 
@@ -266,6 +271,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="auto",
         help="auto: rich on a terminal, markdown otherwise",
     )
+    parser.add_argument(
+        "--against",
+        metavar="RUN",
+        help="a run folder: add each run's PCK@0.2 difference from it, with a paired bootstrap "
+        "interval over the test images they share (- for runs scored on other images)",
+    )
+    parser.add_argument("--confidence", type=float, default=0.95, help="the interval's level")
+    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
     args = parser.parse_args(argv)
     dirs = [Path(d) for d in args.dirs] or [Path("outputs")]
     missing = [str(d) for d in dirs if not d.exists()]
@@ -281,6 +294,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     root = dirs[0].resolve() if len(dirs) == 1 and dirs[0].is_dir() else None
     columns, rows = table(runs, root)
+    if args.against:
+        if not 0 < args.confidence < 1 or args.resamples < 1:
+            print("compare: --confidence must be in (0, 1), --resamples >= 1", file=sys.stderr)
+            return 2
+        try:
+            add_difference_column(
+                columns, rows, [r.path for r in runs], Path(args.against), args.resamples,
+                args.confidence,
+            )  # fmt: skip
+        except ValueError as err:
+            print(f"compare: {err}", file=sys.stderr)
+            return 2
     fmt = args.format
     if fmt == "rich" or (fmt == "auto" and sys.stdout.isatty()):
         print_rich(columns, rows)

@@ -136,3 +136,57 @@ def test_eval_rows_say_what_they_scored(tiny_pipeline: TinyPipeline, tmp_path: P
     assert rows[-1][columns.index("root")] == f"…/synthetic/{folder.name}"  # shortened
     assert all(str(log_dir) not in cell for row in rows for cell in row)
     assert rows[-1][-1].startswith("eval/")
+
+
+def test_against_a_reference_run_adds_paired_differences(
+    tiny_pipeline: TinyPipeline, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    detector = tiny_pipeline.run("part_detector")
+    old = tmp_path / "old"  # a run from before per-image counts: no value, not an error
+    shutil.copytree(
+        tiny_pipeline.run("spatial"), old, ignore=shutil.ignore_patterns("wandb", "checkpoints")
+    )
+    (old / "test_per_image.json").unlink()
+    assert (
+        main(
+            [
+                str(tiny_pipeline.log_dir),
+                str(old),
+                "--against",
+                str(detector),
+                "--format",
+                "markdown",
+            ]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    col = header.index("Δ@0.2 vs reference [95 %]")
+    assert header[col + 1] == "minutes"
+    cells = {}
+    for line in lines[2:]:
+        row = [c.strip() for c in line.strip("|").split("|")]
+        cells[(row[2], row[-1])] = row[col]
+    by_stage = {stage: cell for (stage, run), cell in cells.items() if not run.endswith("old")}
+    assert by_stage["part_detector"] == "reference"
+    pck = {s: gather([tiny_pipeline.run(s)])[0].metrics["pck@0.2"] for s in STAGES}
+    for stage in ("spatial", "joint"):
+        delta, interval = by_stage[stage].split(" ", 1)
+        assert float(delta) == pytest.approx(pck[stage] - pck["part_detector"], abs=5e-4)
+        low, high = (float(v) for v in interval.strip("[]").split(", "))
+        assert low <= float(delta) <= high
+    assert [cell for (_, run), cell in cells.items() if run.endswith("old")] == ["-"]
+
+
+def test_against_a_run_without_per_image_counts_is_one_line(
+    tiny_pipeline: TinyPipeline, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(
+        tiny_pipeline.run("spatial"), old, ignore=shutil.ignore_patterns("wandb", "checkpoints")
+    )
+    (old / "test_per_image.json").unlink()
+    assert main([str(tiny_pipeline.log_dir), "--against", str(old)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"compare: --against {old}: no test_per_image.json") and "\n" not in err
