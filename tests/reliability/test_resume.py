@@ -190,8 +190,9 @@ def test_runs_write_only_into_their_run_directories(killed_and_resumed) -> None:
         assert not (REPO / "outputs" / name).exists()
         for run in runs(home, name):
             assert {p.name for p in run.iterdir()} <= {
-                ".hydra", "checkpoints", "train.log", "metrics.json", "data.json", "csv",
-                "wandb", "wandb_id.txt", "resumed_by.txt", "run.lock",  # run.lock: left by SIGKILL
+                ".hydra", "checkpoints", "train.log", "metrics.json", "test_per_image.json",
+                "data.json", "csv", "wandb", "wandb_id.txt", "resumed_by.txt",
+                "run.lock",  # run.lock: left by SIGKILL
             }  # fmt: skip
             assert (run / "run.lock").exists() == (run == killed_and_resumed["killed_run"])
     assert {p.name for p in (home / "data").iterdir()} == {"synthetic"}

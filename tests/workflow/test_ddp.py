@@ -7,11 +7,12 @@ ranks, augmentation is keyed on the sample), so the weights end equal to float t
 the detector and the spatial stage; a DDP run stopped by SIGTERM mid-epoch and resumed under DDP
 ends there too, with every rank restored (each rank's final weights are compared).
 
-The PCK metric's states are sums, so DDP must reproduce the single-process numbers exactly: the
-DDP run's test metrics (of its best checkpoint) are compared with the same checkpoint evaluated
-by single-process jobs, launched as a 2-job multirun through ``hydra/launcher=submitit_local``
-(batch sizes 4 and 8: evaluation must not depend on them either). 16 test images = 8 per rank
-in full batches of 4, so the DistributedSampler adds no padding duplicates.
+The PCK metric's states are sums (and each image's counts, gathered), so DDP must reproduce the
+single-process numbers exactly: the DDP run's test metrics (of its best checkpoint) are
+compared with the same checkpoint evaluated by single-process jobs, launched as a 2-job
+multirun through ``hydra/launcher=submitit_local`` (batch sizes 4 and 8: evaluation must not
+depend on them either). 16 test images = 8 per rank in full batches of 4, so the
+DistributedSampler adds no padding duplicates.
 """
 
 from __future__ import annotations
@@ -90,10 +91,14 @@ def test_ddp_pck_equals_single_process(
     assert list((sweep / ".submitit").iterdir()), "submitit did not launch the jobs"
     jobs = sorted((sweep / "part_detector").iterdir())
     assert len(jobs) == 2
+    # each image's counts, gathered from both ranks (the paired intervals read them)
+    ddp_images = json.loads((ddp_run / "test_per_image.json").read_text())
+    assert ddp_images["index"] == list(range(16))
     for job in jobs:
         single = json.loads((job / "metrics.json").read_text())
         for key in COMPARED:
             assert single[key] == ddp[key], f"{key}: single {single[key]} != DDP {ddp[key]}"
+        assert json.loads((job / "test_per_image.json").read_text()) == ddp_images
 
 
 def test_slurm_launcher_config_composes() -> None:
