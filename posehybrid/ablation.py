@@ -11,6 +11,7 @@ images (``metrics/paired.py``): whether a difference is more than the test set's
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -20,6 +21,8 @@ from omegaconf import DictConfig
 from posehybrid.metrics.mean_pose import mean_pose, mean_pose_metric
 from posehybrid.metrics.paired import paired_difference
 from posehybrid.metrics.per_image import per_image_from_json, per_image_to_json
+
+log = logging.getLogger(__name__)
 
 ABLATION_PARTS = ("wrist", "elbow", "knee", "ankle")
 
@@ -66,13 +69,17 @@ def differences(
     for a, b in pairs:
         if per_image.get(a) is None or per_image.get(b) is None:
             continue
-        diff = paired_difference(
-            per_image_from_json(per_image[a]),
-            per_image_from_json(per_image[b]),
-            resamples=int(intervals.resamples),
-            confidence=float(intervals.confidence),
-            seed=int(intervals.seed),
-        )
+        try:
+            diff = paired_difference(
+                per_image_from_json(per_image[a]),
+                per_image_from_json(per_image[b]),
+                resamples=int(intervals.resamples),
+                confidence=float(intervals.confidence),
+                seed=int(intervals.seed),
+            )
+        except ValueError as err:  # the table's rows stand; only this interval is left out
+            log.warning("ablation: no interval for %s − %s: %s", a, b, err)
+            continue
         if diff is not None:
             out.append({"a": a, "b": b, **diff})
     return out
