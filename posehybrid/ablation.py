@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from posehybrid.metrics.mean_pose import mean_pose, mean_pose_metric
-from posehybrid.metrics.paired import paired_difference
+from posehybrid.metrics.paired import format_interval, paired_difference
 from posehybrid.metrics.per_image import per_image_from_json, per_image_to_json
 
 log = logging.getLogger(__name__)
@@ -109,14 +109,13 @@ def ablation_markdown(table: dict[str, Any]) -> str:
             "|---|---|---|",
         ]
         for d in diffs:
-            cells = [f"{d['a']} − {d['b']}", _interval(d["pck@0.1"]), _interval(d["pck@0.2"])]
+            cells = [
+                f"{d['a']} − {d['b']}",
+                format_interval(d["pck@0.1"]),
+                format_interval(d["pck@0.2"]),
+            ]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _interval(d: dict[str, float]) -> str:
-    """``+0.021 [+0.012, +0.030]``."""
-    return f"{d['delta']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
 
 
 __all__ = ["ABLATION_PARTS", "ablation_markdown", "differences", "mean_pose_row", "row"]

@@ -152,8 +152,11 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
     check_same_data([("part_detector", detector), *scored] if detector is not None else scored)
     floor, floor_images = mean_pose_row(cfg.data, instantiate(cfg.model.codec))
     rows = [floor]
-    per_image = {"mean pose": floor_images, "spatial": read_per_image(spatial_run)}
-    per_image["joint"] = read_per_image(cfg.paths.output_dir)
+    per_image = {
+        "mean pose": floor_images,
+        "spatial": read_per_image(spatial_run),
+        "joint": read_per_image(cfg.paths.output_dir),
+    }
     if detector is not None:
         rows.append(row("part_detector", detector))
         per_image["part_detector"] = read_per_image(run_dir_of(detector_ckpt))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from posehybrid.metrics.paired import paired_difference
+from posehybrid.metrics.paired import format_interval, paired_difference
 from posehybrid.metrics.per_image import per_image_from_json
 from posehybrid.utils.runs import read_per_image
 
@@ -36,8 +36,7 @@ def difference_cell(
         return "-"
     if diff is None or key not in diff:
         return "-"
-    d = diff[key]
-    return f"{d['delta']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+    return format_interval(diff[key])
 
 
 def add_difference_column(

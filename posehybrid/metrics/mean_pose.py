@@ -11,8 +11,6 @@ it is scored exactly like a model's predictions, by the same :class:`~posehybrid
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
@@ -70,15 +68,4 @@ def mean_pose_metric(
     return metric
 
 
-def mean_pose_summary(
-    mean: np.ndarray,
-    inv_affine: np.ndarray,
-    gt: np.ndarray,
-    annotated: np.ndarray,
-    joint_set: JointSet,
-) -> dict[str, Any]:
-    """``PCK.summary()`` of :func:`mean_pose_metric`."""
-    return mean_pose_metric(mean, inv_affine, gt, annotated, joint_set).summary()
-
-
-__all__ = ["mean_pose", "mean_pose_metric", "mean_pose_summary"]
+__all__ = ["mean_pose", "mean_pose_metric"]

@@ -85,4 +85,9 @@ def paired_difference(
     return out
 
 
-__all__ = ["align", "paired_difference"]
+def format_interval(d: dict[str, float]) -> str:
+    """One :func:`paired_difference` entry as ``+0.021 [+0.012, +0.030]``."""
+    return f"{d['delta']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
+__all__ = ["align", "format_interval", "paired_difference"]

@@ -140,7 +140,10 @@ class PCK(CountMetric):
 
     def update(self, pred: Tensor, gt: Tensor, mask: Tensor) -> None:
         """Accumulate a batch: pred, gt (B, J, 2) in original image pixels; mask (B, J) bool."""
-        hits, counted, ok = self.score(pred, gt, mask)
+        self.accumulate(*self.score(pred, gt, mask))
+
+    def accumulate(self, hits: Tensor, counted: Tensor, ok: Tensor) -> None:
+        """Add one :meth:`score` result to the sums: hits (T, B, J), counted (B, J), ok (B,)."""
         self.correct += hits.sum(dim=1)
         self.total += counted.sum(dim=0)
         self.skipped += (~ok).sum()

@@ -50,9 +50,7 @@ class PerImagePCK(PCK):
         """A batch: pred, gt (B, J, 2) original px; mask (B, J) bool; index (B,) the images'
         indices in their split (the same image has the same index for every model)."""
         hits, counted, ok = self.score(pred, gt, mask)
-        self.correct += hits.sum(dim=1)
-        self.total += counted.sum(dim=0)
-        self.skipped += (~ok).sum()
+        self.accumulate(hits, counted, ok)
         self.image_index.append(index.detach().long().reshape(-1).to(self.correct.device))
         self.image_correct.append(hits[self._rows].sum(dim=2).T.long())  # (B, A)
         self.image_counted.append(counted.sum(dim=1).long())

@@ -12,7 +12,7 @@ from posehybrid.data.dataset import PoseDataset
 from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.records import PoseRecord
 from posehybrid.data.skeleton import LSP
-from posehybrid.metrics.mean_pose import mean_pose, mean_pose_summary
+from posehybrid.metrics.mean_pose import mean_pose, mean_pose_metric
 
 SIZE = (100, 80)  # original image (w, h); letterboxed into the 128x128 input
 CODEC = HeatmapCodec((128, 128), (32, 32), 1.0)
@@ -28,7 +28,7 @@ def _record(kps: np.ndarray) -> PoseRecord:
 def _score(train: list[PoseRecord], test: list[PoseRecord]) -> dict:
     kps, valid = PoseDataset(train, LSP, CODEC).input_keypoints()
     inv, gt, ann = PoseDataset(test, LSP, CODEC).eval_geometry()
-    return mean_pose_summary(mean_pose(kps, valid), inv, gt, ann, LSP)
+    return mean_pose_metric(mean_pose(kps, valid), inv, gt, ann, LSP).summary()
 
 
 def _pose(offsets: np.ndarray, sign: float = 1.0) -> np.ndarray:
