@@ -2,8 +2,9 @@
 
 Rows, top to bottom: ``mean pose`` (the training split's mean pose for every test image: the
 floor that tells whether anything trained), the part detector, + spatial model, + joint
-training, and with ``ablation.control=true`` the equal-time control (the detector trained on
-for as long as the spatial and joint stages took). Every row is scored on the same test split
+training, with ``ablation.control=true`` the equal-time control (the detector trained on for
+as long as the spatial and joint stages took), and with ``ablation.one_stage=true`` one-stage
+joint training from scratch for as long as all three stages took. Every row is scored on the same test split
 by the same PCK code. Below the rows, the differences that the issue's targets are about
 (spatial − detector, joint − control, ...), each with a paired bootstrap interval over the test
 images (``metrics/paired.py``): whether a difference is more than the test set's noise.

@@ -1,6 +1,8 @@
 """After the pipeline's last stage: the ablation table (``ablation.json`` / ``ablation.md``) of
-its chain of runs, and the equal-time control that ``ablation.control`` adds to it: the detector
-trained on, with its own recipe, for as long as the spatial and joint stages trained.
+its chain of runs, and the equal-time rows that ``ablation`` adds to it: the control
+(``ablation.control``: the detector trained on, with its own recipe, for as long as the spatial
+and joint stages trained) and one-stage training (``ablation.one_stage``: the detector and the
+spatial model trained together from scratch, for as long as all three stages trained).
 """
 
 from __future__ import annotations
@@ -21,15 +23,19 @@ from posehybrid.utils.runs import latest_run, read_metrics, read_per_image, run_
 log = logging.getLogger(__name__)
 
 CONTROL_ROW = "control (detector trained longer)"
+ONE_STAGE_ROW = "one stage (joint from scratch)"
 
 # The differences the table reports with intervals, (a, b) for a − b: whether anything trained,
-# what each stage adds, and the issue's headline, joint against the equal-time control.
+# what each stage adds, the issue's headline (joint against the equal-time control), and the
+# three-stage pipeline against one-stage training of the same total time.
 DIFFERENCES = [
     ("part_detector", "mean pose"),
     ("spatial", "part_detector"),
     ("joint", "spatial"),
     ("joint", "part_detector"),
     ("joint", CONTROL_ROW),
+    ("joint", ONE_STAGE_ROW),
+    (ONE_STAGE_ROW, CONTROL_ROW),
 ]
 
 
@@ -45,25 +51,26 @@ def check_same_data(rows: list[tuple[str, dict[str, Any]]]) -> None:
         )
 
 
-def control_steps(later: list[dict[str, Any]], detector: dict[str, Any]) -> int:
-    """The equal-time control's length: the training minutes of the stages after the detector
-    (``later``: the spatial and joint runs' metrics, their ``fit_minutes``) over the detector
-    stage's own seconds per optimiser step. Both sides are fit time, validation included:
-    neither the later stages' start-up nor their test-set evaluation is training, and the
-    control's own are not counted either."""
-    extra_seconds = sum(60.0 * float(m["fit_minutes"]) for m in later)
-    return max(1, math.ceil(extra_seconds / max(float(detector["step_seconds"]), 1e-3)))
+def equal_time_steps(budget: list[dict[str, Any]], runner: dict[str, Any]) -> int:
+    """An equal-time row's length: the training minutes of the ``budget`` runs (their metrics'
+    ``fit_minutes``: for the control the spatial and joint stages, for one-stage training all
+    three) over ``runner``'s seconds per optimiser step (its metrics' ``step_seconds``). Both
+    sides are fit time, validation included: neither the stages' start-up nor their test-set
+    evaluation is training, and the row's own are not counted either."""
+    extra_seconds = sum(60.0 * float(m["fit_minutes"]) for m in budget)
+    return max(1, math.ceil(extra_seconds / max(float(runner["step_seconds"]), 1e-3)))
 
 
-def retimed_control_steps(
-    later: list[dict[str, Any]], control: dict[str, Any], planned: int, tolerance: float
+def retimed_steps(
+    budget: list[dict[str, Any]], own: dict[str, Any], planned: int, tolerance: float
 ) -> int | None:
-    """The control's length at its *own* seconds per step (``control``: its metrics), when that
-    is more than ``tolerance`` (a fraction) longer than the ``planned`` one it ran; else None.
-    The detector stage's recorded step time can come from another run, session or a contended
-    machine: slower than the control's own, it would shorten the control."""
-    own = control_steps(later, control)
-    return own if own > planned * (1.0 + tolerance) else None
+    """An equal-time row's length at its *own* seconds per step (``own``: the metrics of the
+    run that trained ``planned`` steps), when that is more than ``tolerance`` (a fraction)
+    longer; else None. The step time it was planned with comes from another run (the detector
+    stage's for the control, the joint stage's for one-stage training), maybe of another
+    session or a contended machine: slower than the row's own, it would shorten the row."""
+    steps = equal_time_steps(budget, own)
+    return steps if steps > planned * (1.0 + tolerance) else None
 
 
 def earlier_control(
@@ -85,8 +92,8 @@ def earlier_control(
         return None
     if (control.get("init") or {}).get("part_detector") != detector_ckpt:
         return None
-    planned = control_steps(later, detector)
-    due = retimed_control_steps(later, control, planned, tolerance) or planned
+    planned = equal_time_steps(later, detector)
+    due = retimed_steps(later, control, planned, tolerance) or planned
     if abs(int(control["max_steps"]) - due) > max(tolerance, 0.0) * due:
         log.warning(
             "ablation: the control in %s trained %d steps, but these spatial and joint stages "
@@ -97,41 +104,63 @@ def earlier_control(
     return control
 
 
-def _train_control(cfg: DictConfig, detector_ckpt: str, steps: int) -> dict[str, Any] | None:
-    """Train the control for ``steps``; its run's metrics (None when it left none)."""
-    log.info("control: the detector trained on for %d more steps", steps)
-    train_upstream(
-        cfg,
-        "part_detector",
-        [
-            "stage.name=part_detector_control",
-            f"+stage.init.part_detector={detector_ckpt}",  # the detector stage has no init keys
-            f"trainer.max_steps={steps}",
-        ],
-    )
-    run = latest_run(Path(cfg.paths.experiment_dir), "part_detector_control")
-    return read_metrics(run) if run is not None else None
+def _train_row(cfg: DictConfig, stage: str, run: str, extra: list[str], steps: int) -> dict | None:
+    """Train ``stage`` as the run ``run`` for ``steps``; its metrics (None when it left none)."""
+    train_upstream(cfg, stage, [f"stage.name={run}", *extra, f"trainer.max_steps={steps}"])
+    found = latest_run(Path(cfg.paths.experiment_dir), run)
+    return read_metrics(found) if found is not None else None
+
+
+def _run_equal_time(
+    cfg: DictConfig,
+    name: str,
+    stage: str,
+    extra: list[str],
+    budget: list[dict[str, Any]],
+    estimate: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Train the row ``name`` (the stage ``stage``, the run of the same name, with ``extra``
+    overrides) for as long as the ``budget`` runs trained: sized at the ``estimate`` run's
+    seconds per step, then rerun once at its own when that gives more steps than
+    ``ablation.control_retime`` allows. Its metrics (None when it left none)."""
+    planned = equal_time_steps(budget, estimate)
+    log.info("%s: %d steps, as long as %d stages trained", name, planned, len(budget))
+    metrics = _train_row(cfg, stage, name, extra, planned)
+    tolerance = float(cfg.ablation.control_retime)
+    retimed = None if metrics is None else retimed_steps(budget, metrics, planned, tolerance)
+    if retimed:
+        log.info(
+            "%s: its own step took %.1f ms against the %.1f ms it was sized with: rerun for "
+            "%d steps (was %d)", name, 1e3 * float(metrics["step_seconds"]),
+            1e3 * float(estimate["step_seconds"]), retimed, planned,
+        )  # fmt: skip
+        metrics = _train_row(cfg, stage, name, extra, retimed)
+    return metrics
 
 
 def _run_control(
     cfg: DictConfig, detector_ckpt: str, detector: dict[str, Any], later: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
-    """Train the detector on, with its own recipe (optimiser, learning rate, a fresh cosine
-    schedule), for as long as the spatial and joint stages took together: the equal-time
-    control. Sized by the detector stage's step time, then rerun once at its own when that
-    is faster (``ablation.control_retime``). Its ablation row (None when it left no metrics)."""
-    planned = control_steps(later, detector)
-    metrics = _train_control(cfg, detector_ckpt, planned)
-    tolerance = float(cfg.ablation.control_retime)
-    retimed = None if metrics is None else retimed_control_steps(later, metrics, planned, tolerance)
-    if retimed:
-        log.info(
-            "control: its own step took %.1f ms against the detector stage's %.1f ms: rerun "
-            "for %d steps (was %d)", 1e3 * float(metrics["step_seconds"]),
-            1e3 * float(detector["step_seconds"]), retimed, planned,
-        )  # fmt: skip
-        metrics = _train_control(cfg, detector_ckpt, retimed)
+    """The equal-time control: the detector trained on with its own recipe (optimiser,
+    learning rate, a fresh cosine schedule) from its checkpoint, for as long as the spatial and
+    joint stages (``later``) took together. Its ablation row (None when it left no metrics)."""
+    metrics = _run_equal_time(
+        cfg,
+        "part_detector_control",
+        "part_detector",
+        [f"+stage.init.part_detector={detector_ckpt}"],  # the detector stage has no init keys
+        later,
+        detector,
+    )
     return None if metrics is None else row(CONTROL_ROW, metrics)
+
+
+def _run_one_stage(cfg: DictConfig, stages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One-stage training (``conf/stage/one_stage.yaml``): the detector from random weights
+    and the spatial model from the priors, trained together for as long as the three
+    ``stages`` trained. Sized at the joint stage's step (the same model and batch). Its row."""
+    metrics = _run_equal_time(cfg, "one_stage", "one_stage", [], stages, stages[-1])
+    return None if metrics is None else row(ONE_STAGE_ROW, metrics)
 
 
 def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] | None:
@@ -174,6 +203,11 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
         rows.append(control)
         control_run = latest_run(experiment_dir, "part_detector_control")  # the row's run
         per_image[CONTROL_ROW] = read_per_image(control_run) if control_run else None
+    if cfg.ablation.one_stage and detector is not None:
+        one_stage = _run_one_stage(cfg, [detector, *later])
+        if one_stage is not None:
+            rows.append(one_stage)
+            per_image[ONE_STAGE_ROW] = read_per_image(latest_run(experiment_dir, "one_stage"))
     intervals = cfg.ablation.intervals
     table = {
         "experiment": cfg.name,

@@ -88,11 +88,13 @@ ModelSchema = schema("ModelSchema", {
 # ------------------------------------------------------------------------ the train entry
 
 
-StepsSchema = schema("StepsSchema", dict.fromkeys(("part_detector", "spatial", "joint"), int))
+StepsSchema = schema(
+    "StepsSchema", dict.fromkeys(("part_detector", "spatial", "joint", "one_stage"), int)
+)
 IntervalsSchema = schema("IntervalsSchema", {"resamples": int, "confidence": float, "seed": int})
 AblationSchema = schema(
     "AblationSchema",
-    {"control": bool, "control_retime": float, "intervals": IntervalsSchema},
+    {"control": bool, "one_stage": bool, "control_retime": float, "intervals": IntervalsSchema},
 )
 
 

@@ -59,9 +59,11 @@ def test_every_experiment_composes_and_resolves(name: str) -> None:
     cfg = yaml.safe_load(proc.stdout)
     assert cfg["name"] == name and "${" not in proc.stdout
     if name == "synthetic_one_stage":  # both parts from scratch, in one joint run
-        assert cfg["stage"]["name"] == "joint" and cfg["stage"]["upstream"] == []
+        assert cfg["stage"]["name"] == "one_stage" and cfg["stage"]["upstream"] == []
+        assert cfg["stage"]["module"]["_target_"] == "posehybrid.modules.joint.JointModule"
         assert cfg["stage"]["priors_from_data"] and not cfg["stage"]["detector_norm_eval"]
-        assert cfg["trainer"]["max_steps"] == cfg["steps"]["joint"]
+        assert not cfg["stage"]["writes_ablation"]  # one row, not a chain
+        assert cfg["trainer"]["max_steps"] == cfg["steps"]["one_stage"]
 
 
 def test_every_ph_resolver_the_configs_use_is_registered_by_the_resolvers_module() -> None:

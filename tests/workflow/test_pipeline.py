@@ -86,7 +86,7 @@ def test_ablation_control_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> No
     (``ablation.control_retime``; negative here: always), and the rerun is the row."""
     import shutil
 
-    from posehybrid.ablation_run import control_steps
+    from posehybrid.ablation_run import equal_time_steps
 
     log_dir = tmp_path / "outputs"
     shutil.copytree(tiny_pipeline.experiment_dir, log_dir / "tiny")
@@ -107,7 +107,7 @@ def test_ablation_control_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> No
     joint = json.loads(newest.read_text())
     spatial = _metrics(Path(joint["init"]["spatial"]).parent.parent)
     # (TINY caps every run at 2 batches, so the rerun's length is read from its log line)
-    retimed = control_steps([spatial, joint], first)
+    retimed = equal_time_steps([spatial, joint], first)
     assert f"rerun for {retimed} steps" in proc.stdout + proc.stderr
     assert ablation["stages"][-1]["pck@0.2"] == rerun["pck@0.2"]
     headline = ablation["differences"][-1]  # joint - the control, on the same images
@@ -126,3 +126,40 @@ def test_ablation_control_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> No
     again = json.loads((log_dir / "tiny" / "ablation.json").read_text())
     assert len(list(log_dir.glob("tiny/joint/*/metrics.json"))) == joint_runs + 1  # it reran
     assert again["stages"][-1] == ablation["stages"][-1]
+
+
+def test_ablation_one_stage_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> None:
+    """``ablation.one_stage``: one-stage joint training from scratch for as long as all three
+    stages trained, as a row of ablation.json with its differences; sized at the joint stage's
+    step, then rerun at its own (``ablation.control_retime``; negative here: always)."""
+    import shutil
+
+    from posehybrid.ablation_run import ONE_STAGE_ROW, equal_time_steps
+
+    log_dir = tmp_path / "outputs"
+    shutil.copytree(tiny_pipeline.experiment_dir, log_dir / "tiny")
+    proc = train(
+        ["stage=joint", "name=tiny", "logger=none", "ablation.one_stage=true",
+         "ablation.control_retime=-1", *TINY, *tiny_pipeline.paths(log_dir)],
+        tiny_pipeline.env,
+    )  # fmt: skip
+    ablation = json.loads((log_dir / "tiny" / "ablation.json").read_text())
+    assert [row["stage"] for row in ablation["stages"]] == ["mean pose", *STAGES, ONE_STAGE_ROW]
+    runs = sorted((log_dir / "tiny" / "one_stage").glob("*/metrics.json"))
+    first, rerun = (json.loads(p.read_text()) for p in runs)
+    for one in (first, rerun):  # from scratch: no upstream checkpoint, a joint model
+        assert not any(one["init"].values()) and one["stage"] == "one_stage"
+    newest = max(log_dir.glob("tiny/joint/*/metrics.json"), key=lambda p: p.stat().st_mtime)
+    joint = json.loads(newest.read_text())
+    spatial = _metrics(Path(joint["init"]["spatial"]).parent.parent)
+    detector = _metrics(Path(spatial["init"]["part_detector"]).parent.parent)
+    # planned at the joint stage's step over all three stages' fit time, then at its own
+    planned = equal_time_steps([detector, spatial, joint], joint)
+    retimed = equal_time_steps([detector, spatial, joint], first)
+    assert f"one_stage: {planned} steps, as long as 3 stages trained" in proc.stdout + proc.stderr
+    assert f"rerun for {retimed} steps (was {planned})" in proc.stdout + proc.stderr
+    assert ablation["stages"][-1]["pck@0.2"] == rerun["pck@0.2"]
+    pairs = {(d["a"], d["b"]): d for d in ablation["differences"]}
+    three_vs_one = pairs[("joint", ONE_STAGE_ROW)]  # on the same test images
+    assert three_vs_one["pck@0.2"]["delta"] == pytest.approx(joint["pck@0.2"] - rerun["pck@0.2"])
+    assert f"| joint − {ONE_STAGE_ROW} |" in (log_dir / "tiny" / "ablation.md").read_text()

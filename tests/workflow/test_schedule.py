@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from posehybrid.ablation_run import control_steps, retimed_control_steps
+from posehybrid.ablation_run import equal_time_steps, retimed_steps
 from posehybrid.training import checkpoint_to_test
 from posehybrid.utils.runs import run_checkpoint
 from posehybrid.utils.schedule import planned_steps
@@ -58,20 +58,20 @@ def test_control_budget_is_the_spatial_and_joint_time_in_detector_steps() -> Non
         {"stage": "joint", "minutes": 3.5, "fit_minutes": 3.0},
     ]
     # 5 fit minutes = 300 s at 0.25 s per detector step
-    assert control_steps(later, {"step_seconds": 0.25}) == 1200
-    assert control_steps(later, {"step_seconds": 0.7}) == 429  # rounded up
+    assert equal_time_steps(later, {"step_seconds": 0.25}) == 1200
+    assert equal_time_steps(later, {"step_seconds": 0.7}) == 429  # rounded up
 
 
 def test_control_is_rerun_only_when_its_own_steps_give_it_longer() -> None:
     later = [{"fit_minutes": 2.0}, {"fit_minutes": 3.0}]  # 300 s
     # sized at a 0.25 s detector step (1200 steps); its own steps took 0.2 s: 1500 steps
-    assert retimed_control_steps(later, {"step_seconds": 0.2}, 1200, 0.02) == 1500
+    assert retimed_steps(later, {"step_seconds": 0.2}, 1200, 0.02) == 1500
     # within the tolerance (1224 steps, not more than 1200 * 1.02): kept
-    assert retimed_control_steps(later, {"step_seconds": 300 / 1224}, 1200, 0.02) is None
+    assert retimed_steps(later, {"step_seconds": 300 / 1224}, 1200, 0.02) is None
     # its own steps slower: never shortened
-    assert retimed_control_steps(later, {"step_seconds": 0.3}, 1200, 0.02) is None
+    assert retimed_steps(later, {"step_seconds": 0.3}, 1200, 0.02) is None
     # a negative tolerance reruns it whenever its own time gives any steps
-    assert retimed_control_steps(later, {"step_seconds": 0.3}, 1200, -1.0) == 1000
+    assert retimed_steps(later, {"step_seconds": 0.3}, 1200, -1.0) == 1000
 
 
 def test_tested_checkpoint_is_the_schedules_end_unless_the_run_stopped_early(
