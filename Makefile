@@ -96,7 +96,7 @@ compare: $(STAMP)
 	$(PY) -m posehybrid.compare $(ARGS)
 
 ablation: $(STAMP)
-	$(PY) -m posehybrid.train stage=joint ablation.control=true ablation.one_stage=true $(ARGS)
+	$(PY) -m posehybrid.train stage=joint ablation.control=true ablation.detector_alone=true ablation.one_stage=true $(ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache

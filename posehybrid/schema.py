@@ -94,7 +94,13 @@ StepsSchema = schema(
 IntervalsSchema = schema("IntervalsSchema", {"resamples": int, "confidence": float, "seed": int})
 AblationSchema = schema(
     "AblationSchema",
-    {"control": bool, "one_stage": bool, "control_retime": float, "intervals": IntervalsSchema},
+    {
+        "control": bool,
+        "detector_alone": bool,
+        "one_stage": bool,
+        "control_retime": float,
+        "intervals": IntervalsSchema,
+    },
 )
 
 

@@ -128,38 +128,50 @@ def test_ablation_control_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> No
     assert again["stages"][-1] == ablation["stages"][-1]
 
 
-def test_ablation_one_stage_row(tiny_pipeline: TinyPipeline, tmp_path: Path) -> None:
-    """``ablation.one_stage``: one-stage joint training from scratch for as long as all three
-    stages trained, as a row of ablation.json with its differences; sized at the joint stage's
-    step, then rerun at its own (``ablation.control_retime``; negative here: always)."""
+def test_ablation_detector_alone_and_one_stage_rows(
+    tiny_pipeline: TinyPipeline, tmp_path: Path
+) -> None:
+    """``ablation.detector_alone`` / ``ablation.one_stage``: the detector from scratch, and
+    one-stage joint training from scratch, each for as long as all three stages trained, as
+    rows of ablation.json with their differences; sized at the detector's and the joint
+    stage's step, then rerun at their own (``ablation.control_retime``; negative: always)."""
     import shutil
 
-    from posehybrid.ablation_run import ONE_STAGE_ROW, equal_time_steps
+    from posehybrid.ablation_run import DETECTOR_ALONE_ROW, ONE_STAGE_ROW, equal_time_steps
 
     log_dir = tmp_path / "outputs"
     shutil.copytree(tiny_pipeline.experiment_dir, log_dir / "tiny")
     proc = train(
-        ["stage=joint", "name=tiny", "logger=none", "ablation.one_stage=true",
-         "ablation.control_retime=-1", *TINY, *tiny_pipeline.paths(log_dir)],
+        ["stage=joint", "name=tiny", "logger=none", "ablation.detector_alone=true",
+         "ablation.one_stage=true", "ablation.control_retime=-1", *TINY,
+         *tiny_pipeline.paths(log_dir)],
         tiny_pipeline.env,
     )  # fmt: skip
+    console = proc.stdout + proc.stderr
     ablation = json.loads((log_dir / "tiny" / "ablation.json").read_text())
-    assert [row["stage"] for row in ablation["stages"]] == ["mean pose", *STAGES, ONE_STAGE_ROW]
-    runs = sorted((log_dir / "tiny" / "one_stage").glob("*/metrics.json"))
-    first, rerun = (json.loads(p.read_text()) for p in runs)
-    for one in (first, rerun):  # from scratch: no upstream checkpoint, a joint model
-        assert not any(one["init"].values()) and one["stage"] == "one_stage"
+    stages = [row["stage"] for row in ablation["stages"]]
+    assert stages == ["mean pose", *STAGES, DETECTOR_ALONE_ROW, ONE_STAGE_ROW]
     newest = max(log_dir.glob("tiny/joint/*/metrics.json"), key=lambda p: p.stat().st_mtime)
     joint = json.loads(newest.read_text())
     spatial = _metrics(Path(joint["init"]["spatial"]).parent.parent)
     detector = _metrics(Path(spatial["init"]["part_detector"]).parent.parent)
-    # planned at the joint stage's step over all three stages' fit time, then at its own
-    planned = equal_time_steps([detector, spatial, joint], joint)
-    retimed = equal_time_steps([detector, spatial, joint], first)
-    assert f"one_stage: {planned} steps, as long as 3 stages trained" in proc.stdout + proc.stderr
-    assert f"rerun for {retimed} steps (was {planned})" in proc.stdout + proc.stderr
-    assert ablation["stages"][-1]["pck@0.2"] == rerun["pck@0.2"]
+    budget = [detector, spatial, joint]  # all three stages' fit time
     pairs = {(d["a"], d["b"]): d for d in ablation["differences"]}
-    three_vs_one = pairs[("joint", ONE_STAGE_ROW)]  # on the same test images
-    assert three_vs_one["pck@0.2"]["delta"] == pytest.approx(joint["pck@0.2"] - rerun["pck@0.2"])
+    for run, name, estimate in (
+        ("part_detector_alone", DETECTOR_ALONE_ROW, detector),  # no control: the detector's step
+        ("one_stage", ONE_STAGE_ROW, joint),
+    ):
+        runs = sorted((log_dir / "tiny" / run).glob("*/metrics.json"))
+        first, rerun = (json.loads(p.read_text()) for p in runs)
+        for one in (first, rerun):  # from scratch: no upstream checkpoint
+            assert not any((one["init"] or {}).values()) and one["stage"] == run
+        planned = equal_time_steps(budget, estimate)
+        retimed = equal_time_steps(budget, first)
+        assert f"{run}: {planned} steps, as long as 3 stages trained" in console
+        assert f"{run}: its own step" in console and f"rerun for {retimed} steps" in console
+        row = ablation["stages"][stages.index(name)]
+        assert row["pck@0.2"] == rerun["pck@0.2"]
+        diff = pairs[("joint", name)]  # on the same test images
+        assert diff["pck@0.2"]["delta"] == pytest.approx(joint["pck@0.2"] - rerun["pck@0.2"])
+    assert (ONE_STAGE_ROW, DETECTOR_ALONE_ROW) in pairs
     assert f"| joint − {ONE_STAGE_ROW} |" in (log_dir / "tiny" / "ablation.md").read_text()
