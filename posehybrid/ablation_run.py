@@ -79,6 +79,12 @@ def retimed_steps(
     return steps if steps > planned * (1.0 + tolerance) else None
 
 
+def stopped_early(metrics: dict[str, Any]) -> bool:
+    """Whether a run ended before its ``trainer.max_steps`` (early stopping or an epoch cap):
+    its metrics' ``steps`` short of their ``max_steps``."""
+    return "max_steps" in metrics and int(metrics["steps"]) < int(metrics["max_steps"])
+
+
 def earlier_control(
     experiment_dir: Path,
     detector_ckpt: str,
@@ -132,6 +138,13 @@ def _run_equal_time(
     planned = equal_time_steps(budget, estimate)
     log.info("%s: %d steps, as long as %d stages trained", name, planned, len(budget))
     metrics = _train_row(cfg, stage, name, extra, planned)
+    if metrics is not None and stopped_early(metrics):
+        # early stopping ended it before its budget: more steps would go unused
+        log.info(
+            "%s: early stopping ended it at step %d of %d: not rerun",
+            name, int(metrics["steps"]), int(metrics["max_steps"]),
+        )  # fmt: skip
+        return metrics
     tolerance = float(cfg.ablation.control_retime)
     retimed = None if metrics is None else retimed_steps(budget, metrics, planned, tolerance)
     if retimed:

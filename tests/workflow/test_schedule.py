@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from posehybrid.ablation_run import equal_time_steps, retimed_steps
+import posehybrid.ablation_run as ablation_run
+from posehybrid.ablation_run import equal_time_steps, retimed_steps, stopped_early
 from posehybrid.training import checkpoint_to_test
 from posehybrid.utils.runs import run_checkpoint
 from posehybrid.utils.schedule import planned_steps
@@ -72,6 +73,35 @@ def test_control_is_rerun_only_when_its_own_steps_give_it_longer() -> None:
     assert retimed_steps(later, {"step_seconds": 0.3}, 1200, 0.02) is None
     # a negative tolerance reruns it whenever its own time gives any steps
     assert retimed_steps(later, {"step_seconds": 0.3}, 1200, -1.0) == 1000
+
+
+def test_an_equal_time_row_that_stopped_early_is_not_rerun(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Early stopping (the converged experiment's detector recipe) ends a row before its
+    budget; a rerun with more steps would stop again and only cost its minutes."""
+    later = [{"fit_minutes": 5.0}]  # 300 s: 1200 steps at the estimate's 0.25 s
+    trained: list[int] = []
+
+    def fake_train_row(
+        cfg: object, stage: str, run: str, extra: list[str], steps: int
+    ) -> dict[str, float]:
+        trained.append(steps)
+        return {"step_seconds": 0.2, "steps": stop_at or steps, "max_steps": steps}
+
+    monkeypatch.setattr(ablation_run, "_train_row", fake_train_row)
+    cfg = OmegaConf.create({"ablation": {"control_retime": 0.02}})
+    estimate = {"step_seconds": 0.25}
+    stop_at = 700  # early-stopped: its own faster step would ask for 1500, not rerun
+    ablation_run._run_equal_time(cfg, "row", "part_detector", [], later, estimate)
+    assert trained == [1200]
+    trained.clear()
+    stop_at = None  # ran its whole budget: rerun at its own step time
+    ablation_run._run_equal_time(cfg, "row", "part_detector", [], later, estimate)
+    assert trained == [1200, 1500]
+    assert stopped_early({"steps": 700, "max_steps": 1200})
+    assert not stopped_early({"steps": 1200, "max_steps": 1200})
+    assert not stopped_early({"steps": 1200})  # written before max_steps was recorded
 
 
 def test_tested_checkpoint_is_the_schedules_end_unless_the_run_stopped_early(
