@@ -80,9 +80,9 @@ def retimed_steps(
 
 
 def stopped_early(metrics: dict[str, Any]) -> bool:
-    """Whether a run ended before its ``trainer.max_steps`` (early stopping or an epoch cap):
-    its metrics' ``steps`` short of their ``max_steps``."""
-    return "max_steps" in metrics and int(metrics["steps"]) < int(metrics["max_steps"])
+    """Whether early stopping ended the run before its ``trainer.max_steps`` (its metrics'
+    ``early_stopped``; False for metrics written before the key)."""
+    return bool(metrics.get("early_stopped", False))
 
 
 def earlier_control(

@@ -12,6 +12,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from posehybrid.callbacks.checkpointing import StageClock
@@ -171,6 +172,15 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
             lock.release()
 
 
+def early_stopped(trainer: pl.Trainer) -> bool:
+    """Whether an ``EarlyStopping`` callback ended the fit (not ``max_steps`` or an epoch cap):
+    an equal-time ablation row that it ended is not rerun longer (``ablation_run``)."""
+    return any(
+        callback.stopping_reason is not EarlyStoppingReason.NOT_STOPPED
+        for callback in trainer.early_stopping_callbacks
+    )
+
+
 def checkpoint_to_test(choice: str, trainer: pl.Trainer, best: str, output_dir: Path) -> str:
     """The checkpoint a stage tests (``train.yaml: test_checkpoint``): ``last`` (written at the
     end of the fit), ``best`` (on validation), or ``auto``: the last when the run trained all
@@ -247,6 +257,7 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         # the budget it was given (the control's length: a later joint rerun reuses a control
         # only when this is still the equal-time length, ablation_run.earlier_control)
         "max_steps": int(trainer.max_steps),
+        "early_stopped": early_stopped(trainer),
         "step_seconds": fit_seconds / steps,  # the control row's budget is read in steps
         "checkpoint": tested,  # what was tested: the next stage starts from it (run_checkpoint)
         "best_checkpoint": best,

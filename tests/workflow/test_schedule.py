@@ -7,12 +7,15 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import lightning.pytorch as pl
 import pytest
+from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.demos.boring_classes import BoringModel
 from omegaconf import OmegaConf
 
 import posehybrid.ablation_run as ablation_run
 from posehybrid.ablation_run import equal_time_steps, retimed_steps, stopped_early
-from posehybrid.training import checkpoint_to_test
+from posehybrid.training import checkpoint_to_test, early_stopped
 from posehybrid.utils.runs import run_checkpoint
 from posehybrid.utils.schedule import planned_steps
 from posehybrid.utils.validate import config_problems
@@ -87,7 +90,11 @@ def test_an_equal_time_row_that_stopped_early_is_not_rerun(
         cfg: object, stage: str, run: str, extra: list[str], steps: int
     ) -> dict[str, float]:
         trained.append(steps)
-        return {"step_seconds": 0.2, "steps": stop_at or steps, "max_steps": steps}
+        stopped = stop_at is not None
+        return {
+            "step_seconds": 0.2, "steps": stop_at or steps, "max_steps": steps,
+            "early_stopped": stopped,
+        }  # fmt: skip
 
     monkeypatch.setattr(ablation_run, "_train_row", fake_train_row)
     cfg = OmegaConf.create({"ablation": {"control_retime": 0.02}})
@@ -99,9 +106,30 @@ def test_an_equal_time_row_that_stopped_early_is_not_rerun(
     stop_at = None  # ran its whole budget: rerun at its own step time
     ablation_run._run_equal_time(cfg, "row", "part_detector", [], later, estimate)
     assert trained == [1200, 1500]
-    assert stopped_early({"steps": 700, "max_steps": 1200})
-    assert not stopped_early({"steps": 1200, "max_steps": 1200})
-    assert not stopped_early({"steps": 1200})  # written before max_steps was recorded
+    assert not stopped_early({"steps": 1200})  # written before early_stopped was recorded
+
+
+def test_early_stopped_tells_early_stopping_from_the_step_budget() -> None:
+    """metrics.json's ``early_stopped``: True only when an EarlyStopping callback ended the
+    fit, not when it ran its ``max_steps``."""
+
+    class FlatValidation(BoringModel):
+        def validation_step(self, batch: object, batch_idx: int) -> None:
+            self.log("flat", 1.0)  # never improves: patience 1 stops at the second check
+
+    def fit(callbacks: list[pl.Callback]) -> pl.Trainer:
+        trainer = pl.Trainer(
+            max_steps=20, val_check_interval=2, limit_val_batches=1, callbacks=callbacks,
+            logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, accelerator="cpu",
+        )  # fmt: skip
+        trainer.fit(FlatValidation())
+        return trainer
+
+    stopped = fit([EarlyStopping(monitor="flat", patience=1)])
+    assert early_stopped(stopped) and stopped.global_step < 20
+    budget = fit([])
+    assert not early_stopped(budget) and budget.global_step == 20
 
 
 def test_tested_checkpoint_is_the_schedules_end_unless_the_run_stopped_early(
