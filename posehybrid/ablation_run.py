@@ -85,6 +85,15 @@ def stopped_early(metrics: dict[str, Any]) -> bool:
     return bool(metrics.get("early_stopped", False))
 
 
+def rerun_steps(
+    budget: list[dict[str, Any]], own: dict[str, Any], planned: int, tolerance: float
+) -> int | None:
+    """The length an equal-time row is rerun for after a run of ``planned`` steps (``own``:
+    that run's metrics): :func:`retimed_steps`, except when early stopping ended it
+    (validation no longer improved, so more steps would go unused). None: the run stands."""
+    return None if stopped_early(own) else retimed_steps(budget, own, planned, tolerance)
+
+
 def earlier_control(
     experiment_dir: Path,
     detector_ckpt: str,
@@ -105,7 +114,7 @@ def earlier_control(
     if (control.get("init") or {}).get("part_detector") != detector_ckpt:
         return None
     planned = equal_time_steps(later, detector)
-    due = retimed_steps(later, control, planned, tolerance) or planned
+    due = rerun_steps(later, control, planned, tolerance) or planned
     if abs(int(control["max_steps"]) - due) > max(tolerance, 0.0) * due:
         log.warning(
             "ablation: the control in %s trained %d steps, but these spatial and joint stages "
@@ -134,26 +143,26 @@ def _run_equal_time(
     """Train the row ``name`` (the stage ``stage``, the run of the same name, with ``extra``
     overrides) for as long as the ``budget`` runs trained: sized at the ``estimate`` run's
     seconds per step, then rerun once at its own when that gives more steps than
-    ``ablation.control_retime`` allows. Its metrics (None when it left none)."""
+    ``ablation.control_retime`` allows, unless early stopping ended it (:func:`rerun_steps`).
+    Its metrics (None when it left none)."""
     planned = equal_time_steps(budget, estimate)
     log.info("%s: %d steps, as long as %d stages trained", name, planned, len(budget))
     metrics = _train_row(cfg, stage, name, extra, planned)
-    if metrics is not None and stopped_early(metrics):
-        # early stopping ended it before its budget: more steps would go unused
+    if metrics is None:
+        return None
+    rerun = rerun_steps(budget, metrics, planned, float(cfg.ablation.control_retime))
+    if stopped_early(metrics):
         log.info(
             "%s: early stopping ended it at step %d of %d: not rerun",
             name, int(metrics["steps"]), int(metrics["max_steps"]),
         )  # fmt: skip
-        return metrics
-    tolerance = float(cfg.ablation.control_retime)
-    retimed = None if metrics is None else retimed_steps(budget, metrics, planned, tolerance)
-    if retimed:
+    elif rerun:
         log.info(
             "%s: its own step took %.1f ms against the %.1f ms it was sized with: rerun for "
             "%d steps (was %d)", name, 1e3 * float(metrics["step_seconds"]),
-            1e3 * float(estimate["step_seconds"]), retimed, planned,
+            1e3 * float(estimate["step_seconds"]), rerun, planned,
         )  # fmt: skip
-        metrics = _train_row(cfg, stage, name, extra, retimed)
+        metrics = _train_row(cfg, stage, name, extra, rerun)
     return metrics
 
 

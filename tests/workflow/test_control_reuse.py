@@ -46,6 +46,15 @@ def test_control_at_its_own_faster_step_is_judged_by_its_retimed_length(tmp_path
     assert earlier_control(tmp_path, DETECTOR_CKPT, DETECTOR, LATER, 0.02) is None
 
 
+def test_an_early_stopped_control_is_judged_by_its_planned_length(tmp_path: Path) -> None:
+    # its own 0.2 s step would ask for 1500, but early stopping ended it: make ablation keeps
+    # the 1200-step run (no rerun), so a joint rerun keeps its row too
+    _control(tmp_path, "t1", max_steps=1200, step_seconds=0.2, early_stopped=True)
+    assert earlier_control(tmp_path, DETECTOR_CKPT, DETECTOR, LATER, 0.02) is not None
+    _control(tmp_path, "t2", max_steps=1500, step_seconds=0.2, early_stopped=True)
+    assert earlier_control(tmp_path, DETECTOR_CKPT, DETECTOR, LATER, 0.02) is None
+
+
 def test_control_of_another_detector_or_without_a_budget_is_not_kept(tmp_path: Path) -> None:
     other = "/runs/exp/part_detector/t9/checkpoints/last.ckpt"
     _control(tmp_path, "t1", max_steps=1200, init={"part_detector": other})
