@@ -12,7 +12,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from posehybrid.compare import differing_keys, gather, main, markdown, table
+from posehybrid.compare import differing_keys, main, markdown, table
+from posehybrid.finished_runs import gather
 from tests.workflow.conftest import REPO, TinyPipeline
 
 STAGES = ("part_detector", "spatial", "joint")
