@@ -174,7 +174,9 @@ def run_stage(cfg: DictConfig) -> dict[str, Any]:
 
 def early_stopped(trainer: pl.Trainer) -> bool:
     """Whether an ``EarlyStopping`` callback ended the fit (not ``max_steps`` or an epoch cap):
-    an equal-time ablation row that it ended is not rerun longer (``ablation_run``)."""
+    an equal-time ablation row that it ended is not rerun longer (``ablation_run``). Ask right
+    after ``fit``: ``trainer.test(ckpt_path=...)`` restores the callbacks' state from the tested
+    checkpoint, which for the best one of an early-stopped run says "not stopped"."""
     return any(
         callback.stopping_reason is not EarlyStoppingReason.NOT_STOPPED
         for callback in trainer.early_stopping_callbacks
@@ -234,6 +236,9 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             f"stage {cfg.stage.name}: training was interrupted; rerun with resume=auto"
         )
 
+    # Read before trainer.test: testing a checkpoint restores the callbacks' state saved in it,
+    # and the best checkpoint of an early-stopped run predates the stop.
+    stopped = early_stopped(trainer)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     tested = checkpoint_to_test(cfg.test_checkpoint, trainer, best, output_dir)
     trainer.test(module, datamodule=datamodule, ckpt_path=tested or None, weights_only=True)
@@ -257,7 +262,7 @@ def _run_stage(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         # the budget it was given (the control's length: a later joint rerun reuses a control
         # only when this is still the equal-time length, ablation_run.earlier_control)
         "max_steps": int(trainer.max_steps),
-        "early_stopped": early_stopped(trainer),
+        "early_stopped": stopped,
         "step_seconds": fit_seconds / steps,  # the control row's budget is read in steps
         "checkpoint": tested,  # what was tested: the next stage starts from it (run_checkpoint)
         "best_checkpoint": best,

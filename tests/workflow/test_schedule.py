@@ -132,6 +132,31 @@ def test_early_stopped_tells_early_stopping_from_the_step_budget() -> None:
     assert not early_stopped(budget) and budget.global_step == 20
 
 
+def test_an_early_stopped_stage_records_it_after_testing_its_best_checkpoint(
+    tiny_pipeline: TinyPipeline, tmp_path: Path
+) -> None:
+    """A stage that early stopping ended tests its best checkpoint, whose saved EarlyStopping
+    state predates the stop (trainer.test restores it): metrics.json must still say it stopped
+    early, or the ablation reruns an early-stopped equal-time row for nothing."""
+    args = [
+        "stage=part_detector", "name=stopped", "logger=none", "data.n_images=24",
+        "data.batch_size=4", "data.num_workers=0", "trainer.max_steps=12",
+        "trainer.val_check_interval=2",
+        # frozen weights (lr 1e-30, below fp32 resolution; no batch-norm statistics): the
+        # second validation repeats the first, so patience 1 stops the fit there, and the best
+        # checkpoint is the first's
+        "stage.module.optimizer.lr=1e-30", "stage.module.scheduler.eta_min=0.0",
+        "model.part_detector.norm=null", "callbacks.early_stopping.patience=1",
+        *tiny_pipeline.paths(tmp_path / "outputs"),
+    ]  # fmt: skip
+    train(args, tiny_pipeline.env)
+    (metrics,) = (tmp_path / "outputs" / "stopped" / "part_detector").glob("*/metrics.json")
+    m = json.loads(metrics.read_text())
+    assert m["steps"] == 4 < m["max_steps"] == 12
+    assert Path(m["checkpoint"]).name == "best.ckpt"  # saved at step 2, before the stop
+    assert m["early_stopped"] is True and stopped_early(m)
+
+
 def test_tested_checkpoint_is_the_schedules_end_unless_the_run_stopped_early(
     tmp_path: Path,
 ) -> None:
