@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from posehybrid.compare_paired import add_difference_column
-from posehybrid.finished_runs import STAGE_ORDER, Run, gather
+from posehybrid.run_records import STAGE_ORDER, Run, gather
 from posehybrid.utils.overrides import BOOKKEEPING_PREFIXES
 
 MAIN_PARTS = ("wrist", "elbow", "knee", "ankle")

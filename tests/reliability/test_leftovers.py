@@ -20,7 +20,7 @@ def test_an_eval_interrupted_while_plotting_is_not_listed_as_finished(
     references, reliability_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import posehybrid.eval as evaluation
-    from posehybrid.finished_runs import gather
+    from posehybrid.run_records import gather
 
     def killed(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt("killed while drawing examples.png")

@@ -13,7 +13,7 @@ import yaml
 from PIL import Image
 
 from posehybrid.compare import differing_keys, main, markdown, table
-from posehybrid.finished_runs import gather
+from posehybrid.run_records import gather
 from tests.workflow.conftest import REPO, TinyPipeline
 
 STAGES = ("part_detector", "spatial", "joint")

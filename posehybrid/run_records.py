@@ -6,7 +6,6 @@ A run is a folder with ``metrics.json`` (a training stage's or ``eval``'s), plus
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from posehybrid.provenance import read_data_record
+from posehybrid.utils.runs import read_metrics
 
 STAGE_ORDER = {"part_detector": 0, "spatial": 1, "joint": 2}
 
@@ -77,8 +77,8 @@ def _load_yaml(path: Path) -> Any:
 def load_run(run_dir: Path) -> Run | None:
     """A :class:`Run` for ``run_dir``, or None when it has no usable ``metrics.json``."""
     try:
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        metrics = read_metrics(run_dir)
+    except (OSError, ValueError):  # unreadable or not JSON: not a finished run
         return None
     if not isinstance(metrics, dict) or "pck@0.2" not in metrics:
         return None
