@@ -37,6 +37,8 @@ def row(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
         "pck@0.2": metrics["pck@0.2"],
         "parts": {p: parts[p] for p in ABLATION_PARTS if parts.get(p) is not None},
         "minutes": metrics.get("minutes"),
+        # pooled kinds of mistake at PCK@0.2 (metrics/error_types.py); absent in older runs
+        "errors": (metrics.get("errors@0.2") or {}).get("total"),
     }
 
 
@@ -97,6 +99,21 @@ def ablation_markdown(table: dict[str, Any]) -> str:
         cells += [f"{r['parts'].get(p, float('nan')):.3f}" for p in parts]
         cells.append(f"{r['minutes']:.1f}" if r.get("minutes") is not None else "-")
         lines.append("| " + " | ".join(cells) + " |")
+    kinds = [r for r in rows if r.get("errors")]
+    if kinds:
+        names = list(kinds[0]["errors"])
+        lines += [
+            "",
+            "Each row's joints by kind at PCK@0.2 (fractions of the counted joints; inversion: "
+            "on the other side's joint; jitter: within 0.5 torso of its own):",
+            "",
+            "| stage | " + " | ".join(names) + " |",
+            "|" + "---|" * (len(names) + 1),
+        ]
+        for r in kinds:
+            values = [r["errors"].get(n) for n in names]
+            cells = [r["stage"], *("-" if v is None else f"{v:.3f}" for v in values)]
+            lines.append("| " + " | ".join(cells) + " |")
     diffs = table.get("differences") or []
     if diffs:
         level = round(100 * float(table["intervals"]["confidence"]))

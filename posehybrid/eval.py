@@ -91,6 +91,9 @@ def markdown_table(metrics: dict[str, Any], joint_set: Any, title: str) -> str:
     lines += row(pck)
     if metrics.get("pcp"):
         lines += ["", "## Strict PCP (%)", "", *row(metrics["pcp"])]
+    if metrics.get("errors@0.2"):
+        lines += ["", "## Joints by kind of mistake at PCK@0.2 (%, metrics/error_types.py)", ""]
+        lines += row(metrics["errors@0.2"]["total"])
     for name, recall in (metrics.get("candidates") or {}).items():
         lines += ["", f"## PCK@0.2 of the best of the {name} map's top-k peaks (%)", ""]
         lines += row(recall["pck@0.2"])

@@ -107,6 +107,13 @@ def test_eval_matches_training_metrics_and_writes_outputs(tiny_run: dict) -> Non
     assert metrics["joints@0.2"] == pytest.approx(train["joints@0.2"], abs=1e-6)
     table = (out / "table.md").read_text()
     assert "PCK@0.2" in table and "Strict PCP" in table and "| head |" in table
+    # the kinds of mistake: the training run's (within one of its 168 joints: a batch of
+    # another size moves bf16 predictions by float noise, enough to cross the jitter radius
+    # once), and "good" is PCK@0.2 itself
+    errors = metrics["errors@0.2"]["total"]
+    assert errors == pytest.approx(train["errors@0.2"]["total"], abs=1 / 168 + 1e-9)
+    assert errors["good"] == pytest.approx(metrics["pck@0.2"], abs=1e-9)
+    assert sum(errors.values()) == pytest.approx(1.0) and "| inversion |" in table
     # what was scored, truthfully: the training run's own test split
     assert metrics["kind"] == "eval" and metrics["n"] == metrics["data"]["splits"]["test"] == 12
     assert metrics["data"]["differs_from_training"] == []

@@ -13,6 +13,7 @@ from torch import nn
 from posehybrid.data.heatmaps import HeatmapCodec
 from posehybrid.data.skeleton import JointSet, get_joint_set
 from posehybrid.metrics.candidates import CandidateRecall, peak_candidates
+from posehybrid.metrics.error_types import ErrorTypes
 from posehybrid.metrics.pck import PCK
 from posehybrid.metrics.per_image import PerImagePCK
 from posehybrid.modules.confidence import confidence
@@ -75,6 +76,8 @@ class PoseModule(pl.LightningModule):
         self.val_pck = PCK(self.joint_set, **kwargs)
         # per image too: the ablation's paired intervals (metrics/paired.py)
         self.test_pck = PerImagePCK(self.joint_set, **kwargs)
+        # which mistakes the wrong joints are (jitter, left/right inversion, miss) at PCK@0.2
+        self.test_errors = ErrorTypes(self.joint_set)
         self.test_summary: dict[str, Any] | None = None
         self.test_per_image: dict[str, Any] | None = None  # PerImagePCK.per_image()
         self.test_curve: dict[str, Any] | None = None
@@ -183,6 +186,7 @@ class PoseModule(pl.LightningModule):
         with ``keep_test_outputs`` the batch's predictions are kept for ``test_outputs``."""
         pred, _, maps = self._keypoints(batch["image"], batch["inv_affine"])  # no confidence
         self.test_pck.update(pred, batch["keypoints_orig"], batch["annotated"], batch["index"])
+        self.test_errors.update(pred, batch["keypoints_orig"], batch["annotated"])
         if self.candidates is not None:
             self._update_candidates(self.candidates, maps, batch)
         if self.keep_test_outputs:
@@ -215,6 +219,9 @@ class PoseModule(pl.LightningModule):
             }
         skipped = int(self.test_pck.compute()["skipped"])  # synced over processes
         self.test_summary = {**self.test_pck.summary(), "skipped_zero_torso": skipped}
+        errors = self.test_errors.compute()
+        self.test_summary[f"errors@{errors['alpha']:g}"] = errors
+        self.test_errors.reset()
         self.test_per_image = self.test_pck.per_image()
         if self.candidates is not None:
             self.test_summary["candidates"] = self.candidates.summary()

@@ -56,3 +56,18 @@ def test_pairs_with_both_records_get_an_interval(caplog: pytest.LogCaptureFixtur
 def test_no_differences_no_section() -> None:
     table = {"experiment": "x", "stages": [], "differences": [], "intervals": {}}
     assert "bootstrap" not in ablation_markdown(table)
+
+
+def test_rows_with_error_kinds_get_their_table() -> None:
+    kinds = {"good": 0.8, "jitter": 0.1, "inversion": 0.06, "miss": 0.04}
+    stages = [
+        {"stage": "mean pose", "pck@0.1": 0.0, "pck@0.2": 0.05, "parts": {}},  # no kinds: no row
+        {"stage": "joint", "pck@0.1": 0.7, "pck@0.2": 0.8, "parts": {}, "errors": kinds},
+        {"stage": "old run", "pck@0.1": 0.7, "pck@0.2": 0.8, "parts": {},
+         "errors": {**kinds, "miss": None}},
+    ]  # fmt: skip
+    text = ablation_markdown({"experiment": "x", "stages": stages, "differences": []})
+    assert "| stage | good | jitter | inversion | miss |" in text
+    assert "| joint | 0.800 | 0.100 | 0.060 | 0.040 |" in text
+    assert "| old run | 0.800 | 0.100 | 0.060 | - |" in text
+    assert "| mean pose | 0.000" in text and "| mean pose | 0.050 |" not in text.split("kind")[1]
