@@ -380,6 +380,12 @@ def test_candidate_recall_in_the_test_loop_is_the_argmax_at_top1(tiny_run: dict)
             assert got["top1"] == pytest.approx(ours[f"pck@{alpha}"], abs=1e-9)
             assert got["top1"] <= got["top2"] <= got["top5"]
     assert recall["spatial"]["pck@0.2"]["top5"] > recall["spatial"]["pck@0.2"]["top1"]
+    # the kinds of mistake reach the loggers, as the summary has them
+    kinds = module.test_summary["errors@0.2"]["total"]
+    for kind, value in kinds.items():
+        logged = float(trainer.callback_metrics[f"test/errors@0.2/{kind}"])
+        assert logged == pytest.approx(value, abs=1e-6)
+    assert kinds["good"] == pytest.approx(module.test_summary["pck@0.2"], abs=1e-9)
 
 
 def test_eval_writes_the_candidate_recall(tiny_run: dict) -> None:

@@ -229,6 +229,9 @@ class PoseModule(pl.LightningModule):
         thresholds, pooled, parts = self.test_pck.curve()
         self.test_curve = {"thresholds": thresholds, "total": pooled, "parts": parts}
         self._log_summary("test", self.test_summary)
+        # the kinds too, for comparing runs in the loggers (W&B, TensorBoard, CSV)
+        self.log_dict({f"test/errors@{errors['alpha']:g}/{kind}": float("nan") if v is None
+                       else v for kind, v in errors["total"].items()})  # fmt: skip
         self.test_pck.reset()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
