@@ -37,9 +37,14 @@ GOOD, JITTER, INVERSION, MISS = range(len(ERROR_TYPES))
 
 
 def classify_errors(
-    pred: Tensor, gt: Tensor, counted: Tensor, norm: Tensor, mirror: Tensor, alpha: float,
+    pred: Tensor,
+    gt: Tensor,
+    counted: Tensor,
+    norm: Tensor,
+    mirror: Tensor,
+    alpha: float,
     jitter_radius: float,
-) -> Tensor:  # fmt: skip
+) -> Tensor:
     """Each joint's error type, as an index into :data:`ERROR_TYPES`.
 
     Args:
@@ -51,15 +56,17 @@ def classify_errors(
     Returns:
         (N, J) long; -1 where ``counted`` is False.
     """
-    pred, gt = pred.double(), gt.double()
-    limit = alpha * norm.double()[:, None]  # (N, 1)
+    # PCK's precision (pck_correct), so that "good" is its correct joint to the last bit
+    dtype = torch.float32 if pred.device.type == "mps" else torch.float64
+    pred, gt, norm = pred.to(dtype), gt.to(dtype), norm.to(dtype)
+    limit = alpha * norm[:, None]  # (N, 1)
     own = torch.linalg.vector_norm(pred - gt, dim=-1)  # (N, J); NaN for a NaN prediction
     other = torch.linalg.vector_norm(pred - gt[:, mirror], dim=-1)
-    has_mirror = (mirror != torch.arange(len(mirror), device=mirror.device))[None] & counted[
-        :, mirror
-    ]
+    # a counterpart to be inverted onto: another joint (not itself), counted in this example
+    paired = mirror != torch.arange(len(mirror), device=mirror.device)  # (J,)
+    has_mirror = paired[None] & counted[:, mirror]  # (N, J)
     kind = torch.full(own.shape, MISS, dtype=torch.long, device=own.device)
-    kind = torch.where(own <= jitter_radius * norm.double()[:, None], JITTER, kind)
+    kind = torch.where(own <= jitter_radius * norm[:, None], JITTER, kind)
     kind = torch.where(has_mirror & (other <= limit), INVERSION, kind)
     kind = torch.where(own <= limit, GOOD, kind)
     return torch.where(counted, kind, -1)
