@@ -2,9 +2,10 @@
 
 A diagnostic next to PCK, after Ronchi & Perona, *Benchmarking and Error Diagnosis in
 Multi-Instance Pose Estimation* (ICCV 2017), adapted to single-person, torso-normalised PCK.
-PCK says how many joints are wrong; this says which failure a model fixes. A spatial model
-should turn *inversions* (a left joint placed on its right counterpart: the pairwise priors'
-job) into good joints, while more detector training mostly tightens *jitter*.
+PCK says how many joints are wrong; this says which failure a model fixes: e.g. whether the
+spatial model's pairwise priors turn *inversions* (a left joint placed on its right
+counterpart) into good joints, or mostly bring gross *misses* back (README, "What the spatial
+model removes": on the synthetic sets, mostly the latter).
 
 Each counted joint at threshold α, with ``t`` the PCK normaliser (the torso) and ``d(p, q)``
 the distance in original pixels, in this order:
