@@ -84,6 +84,12 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"
 
 
+def _inverted(metrics: dict[str, Any]) -> float | None:
+    """The fraction of a run's test joints on their left/right counterpart at PCK@0.2; None for
+    a run from before ``errors@0.2``."""
+    return ((metrics.get("errors@0.2") or {}).get("total") or {}).get("inversion")
+
+
 def table(runs: Sequence[Run], root: Path | None = None) -> tuple[list[str], list[list[str]]]:
     """(column names, rows of strings) for :func:`markdown` / :func:`print_rich`."""
     keys = differing_keys(runs)
@@ -91,7 +97,10 @@ def table(runs: Sequence[Run], root: Path | None = None) -> tuple[list[str], lis
     if not parts:  # another joint set: its first few parts
         parts = list((runs[0].metrics.get("parts@0.2") or {}) if runs else [])[:4]
     columns = ["experiment", "kind", "stage", "data", "n test", *_short_labels(keys)]
-    columns += ["PCK@0.1", "PCK@0.2", *(f"{p}@0.2" for p in parts), "minutes", "run"]
+    # the left/right inversions at PCK@0.2 (metrics/error_types.py), where any run has them
+    inversions = any(r.metrics.get("errors@0.2") for r in runs)
+    columns += ["PCK@0.1", "PCK@0.2", *(["inversion@0.2"] if inversions else [])]
+    columns += [*(f"{p}@0.2" for p in parts), "minutes", "run"]
     base = root.resolve() if root is not None else _common_root(runs)
     rows = []
     for r in runs:
@@ -109,6 +118,7 @@ def table(runs: Sequence[Run], root: Path | None = None) -> tuple[list[str], lis
                 *(_short(r.value(k)) for k in keys),
             ]
             + [_fmt(r.metrics.get("pck@0.1")), _fmt(r.metrics.get("pck@0.2"))]
+            + ([_fmt(_inverted(r.metrics))] if inversions else [])
             + [_fmt(part_vals.get(p)) for p in parts]
             + [_fmt(r.metrics.get("minutes"), 1), str(where)]
         )

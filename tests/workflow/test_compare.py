@@ -29,6 +29,10 @@ def test_gathers_the_pipeline_in_stage_order(tiny_pipeline: TinyPipeline) -> Non
     assert columns[:7] == ["experiment", "kind", "stage", "data", "n test", "PCK@0.1", "PCK@0.2"]
     assert {"wrist@0.2", "ankle@0.2", "minutes", "run"} <= set(columns)
     assert rows[0][6] == f"{runs[0].metrics['pck@0.2']:.3f}"
+    # the left/right inversions next to PCK (every run here has its kinds of mistake)
+    assert columns[7] == "inversion@0.2"
+    inverted = [r.metrics["errors@0.2"]["total"]["inversion"] for r in runs]
+    assert [row[7] for row in rows] == [f"{v:.3f}" for v in inverted]
     # the dataset and test-set size the runs were scored on (training runs: data.json)
     assert [r[1:5] for r in rows] == [["train", s, "synthetic", "16"] for s in STAGES]
     assert rows[0][-1].startswith("part_detector/")  # relative to what the runs share
