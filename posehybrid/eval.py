@@ -5,7 +5,8 @@ Evaluates any stage's checkpoint on the test split and writes, into
 percentages), ``pck_curve.png``, ``examples.png`` (best and worst test images) and, last, as
 the completion marker, ``metrics.json`` (the training run's layout, plus ``pcp`` where the
 joint set has sticks and the ``tta`` settings; with ``candidates=[1,2,5]`` also the candidate
-recall of ``metrics/candidates.py``), and ``test_per_image.json`` (each test image's correct and
+recall of ``metrics/candidates.py``; with ``by=view`` PCK and the kinds of mistake per value of
+a record label, ``metrics/groups.py``), and ``test_per_image.json`` (each test image's correct and
 counted joints, for paired comparisons: ``metrics/paired.py``). One JSON summary line goes to stdout; bad input gives one stderr line and exit 2.
 
 Which data: by default (``data_from_run=auto``) the dataset config of the checkpoint's own
@@ -94,12 +95,36 @@ def markdown_table(metrics: dict[str, Any], joint_set: Any, title: str) -> str:
     if metrics.get("errors@0.2"):
         lines += ["", "## Joints by kind of mistake at PCK@0.2 (%, metrics/error_types.py)", ""]
         lines += row(metrics["errors@0.2"]["total"])
+    if metrics.get("by"):
+        lines += ["", f"## By {metrics['by']['key']}: PCK and kinds of mistake at @0.2", ""]
+        lines += ["| group | examples | PCK@0.1 | PCK@0.2 | jitter | inversion | miss |"]
+        lines += ["|---|---|---|---|---|---|---|"]
+        for name, g in metrics["by"]["groups"].items():
+            kinds = g["errors@0.2"]
+            cells = [g["pck@0.1"], g["pck@0.2"], kinds["jitter"], kinds["inversion"], kinds["miss"]]
+            values = " | ".join("-" if v is None else f"{v:.3f}" for v in cells)
+            lines.append(f"| {name} | {g['n']} | {values} |")
     for name, recall in (metrics.get("candidates") or {}).items():
         lines += ["", f"## PCK@0.2 of the best of the {name} map's top-k peaks (%)", ""]
         lines += row(recall["pck@0.2"])
     choices = ("labels", "normaliser", "compare", "pooling", "mask")
     conv = ", ".join(f"{k}: {getattr(protocol, k)}" for k in choices)
     return "\n".join([*lines, "", f"Conventions: {conv}.", ""])
+
+
+def labels_of(records: Any, key: str) -> list[str]:
+    """``by=KEY``: each test record's ``meta[KEY]`` (e.g. ``view`` on the synthetic sets,
+    ``moviename`` on FLIC); a one-line error naming the key and the ones the records have when
+    any record lacks it."""
+    metas = [r.meta or {} for r in records]
+    missing = [m for m in metas if key not in m]
+    if missing:
+        have = sorted(set.intersection(*(set(m) for m in metas))) if metas else []
+        raise ValueError(
+            f"by={key}: {len(missing)} of {len(metas)} test records have no {key!r}; "
+            f"every record has: {', '.join(have) or 'nothing'}"
+        )
+    return [str(m[key]) for m in metas]
 
 
 def candidate_counts(value: Any) -> list[int]:
@@ -177,6 +202,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup("test")
     facts = data_facts(datamodule)
+    # checked before the test runs: a missing label is a one-line error, not a lost evaluation
+    labels = labels_of(datamodule.datasets["test"].records, str(cfg.by)) if cfg.by else None
     provenance = check_against_training(ckpt, train_data, data_cfg, facts)
     # Lightning's test loop: the module's test_step (with the TTA) is the one scoring path.
     # The module comes loaded (safe load, batch norm folded): no ckpt_path to restore.
@@ -212,6 +239,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     pcp = pcp_summary(res, js)
     if pcp is not None:
         metrics["pcp"] = pcp
+    if labels is not None:
+        from posehybrid.metrics.groups import scores_by_group
+
+        ordered = [labels[int(i)] for i in res["index"]]
+        groups = scores_by_group(res["pred"], res["gt"], res["mask"], ordered, js)
+        metrics["by"] = {"key": str(cfg.by), "groups": groups}
     title = f"{cfg.name}: {module.stage_name} on {cfg.data.name} (test)"
     if not tta.is_identity:
         title += f", flip={tta.flip} scales={list(tta.scales)}"

@@ -170,6 +170,30 @@ def test_overlap_with_the_training_split_is_reported(
     assert "batch_size" not in messages[0]  # not a property of which images are tested
 
 
+def test_eval_by_view_scores_each_view_apart(tiny_run: dict) -> None:
+    root = tiny_run["root"]
+    proc = _python("posehybrid.eval", f"ckpt={tiny_run['ckpt']}", "by=view",
+                   f"paths.log_dir={root}/outputs", cwd=root)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = Path(json.loads(proc.stdout.strip().splitlines()[-1])["output_dir"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    groups = metrics["by"]["groups"]
+    assert metrics["by"]["key"] == "view" and set(groups) <= {"front", "back", "profile"}
+    assert sum(g["n"] for g in groups.values()) == metrics["n"] == 12
+    pooled = sum(g["pck@0.2"] * g["joints"] for g in groups.values() if g["joints"])
+    assert pooled / sum(g["joints"] for g in groups.values()) == pytest.approx(metrics["pck@0.2"])
+    assert "## By view" in (out / "table.md").read_text()
+    # a label the records do not have: one error line (after the log's), no evaluation written
+    finished = set((root / "outputs" / "t5" / "eval").glob("*/metrics.json"))
+    proc = _python("posehybrid.eval", f"ckpt={tiny_run['ckpt']}", "by=moviename",
+                   f"paths.log_dir={root}/outputs", cwd=root)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("eval: error:")]
+    assert len(errors) == 1 and "by=moviename" in errors[0] and "view" in errors[0], proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == errors[0]
+    assert set((root / "outputs" / "t5" / "eval").glob("*/metrics.json")) == finished
+
+
 def test_eval_refuses_flic_data_for_an_lsp_checkpoint(tiny_run: dict) -> None:
     root = tiny_run["root"]
     proc = _python("posehybrid.eval", f"ckpt={tiny_run['ckpt']}", "data=synthetic_flic",

@@ -149,6 +149,7 @@ class SyntheticSource(RecordSource):
         self.difficulty = dict(difficulty)
         self._lsp = LSPSource()
         self._folder: dict[str, Path] = {}
+        self._views: list[str] | None = None  # lsp_views, computed on the first load
 
     def folder(self, root: Path) -> Path:
         """The generated folder under ``root`` (generated on first use, then cached)."""
@@ -170,8 +171,17 @@ class SyntheticSource(RecordSource):
         self.folder(root)
 
     def load(self, root: Path, split: str) -> list[PoseRecord]:
+        """The LSP reader's records, each with its figure's view in ``meta["view"]``
+        (``front``, ``back`` or ``profile``: ``eval by=view`` scores each view apart)."""
+        from posehybrid.data.synthetic import lsp_views
+
         _check_split(split)
-        return self._lsp.load(self.folder(root), split)
+        records = self._lsp.load(self.folder(root), split)
+        if self._views is None:
+            self._views = lsp_views(self.n_images, self.seed, self.image_size, **self.difficulty)
+        for rec in records:  # meta["id"]: the LSP reader's 1-based image number
+            rec.meta = {**(rec.meta or {}), "view": self._views[int(rec.meta["id"]) - 1]}
+        return records
 
     def describe(self, root: Path) -> str:
         # Never generate just to name the folder: before prepare/load it is the parent root.

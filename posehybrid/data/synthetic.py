@@ -28,10 +28,21 @@ import scipy.io
 
 from posehybrid.data.cache import ensure_dir as _ensure
 from posehybrid.data.render.difficulty import Difficulty
-from posehybrid.data.render.scene import FLIC_SIZE, render_flic_frame, render_lsp_image
+from posehybrid.data.render.scene import (
+    FLIC_SIZE,
+    place_lsp_figure,
+    render_flic_frame,
+    render_lsp_image,
+)
 from posehybrid.data.skeleton import FLIC, FLIC_COLUMNS, LSP
 
-__all__ = ["GENERATOR_VERSION", "Difficulty", "ensure_synthetic", "ensure_synthetic_flic"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "Difficulty",
+    "ensure_synthetic",
+    "ensure_synthetic_flic",
+    "lsp_views",
+]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +127,20 @@ def ensure_synthetic(
         )
 
     return _ensure(Path(root), "synthetic-lsp", params, build)
+
+
+def lsp_views(
+    n_images: int = 2000, seed: int = 0, image_size: int = 128, **difficulty: object
+) -> list[str]:
+    """The view of each image of :func:`ensure_synthetic`'s dataset with these parameters,
+    image ``i`` (``im{i+1:04d}.jpg``) at index ``i``: ``"front"`` (facing the viewer),
+    ``"back"`` or ``"profile"``. Each scene's generator is replayed up to its figure
+    (:func:`place_lsp_figure`), so nothing is drawn and nothing is read from disk."""
+    diff = Difficulty(**difficulty)  # type: ignore[arg-type]
+    return [
+        place_lsp_figure(_child_rng(seed, i), int(image_size), diff).facing
+        for i in range(int(n_images))
+    ]
 
 
 def ensure_synthetic_flic(

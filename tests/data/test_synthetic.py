@@ -18,7 +18,13 @@ from posehybrid.data.render.difficulty import Difficulty
 from posehybrid.data.render.figure import sample_figure
 from posehybrid.data.render.scene import render_lsp_image
 from posehybrid.data.skeleton import LSP
-from posehybrid.data.synthetic import FLIC_FIELDS, ensure_synthetic, ensure_synthetic_flic
+from posehybrid.data.sources import SyntheticSource
+from posehybrid.data.synthetic import (
+    FLIC_FIELDS,
+    ensure_synthetic,
+    ensure_synthetic_flic,
+    lsp_views,
+)
 from tests.data.formats import FLIC_ARCHIVE_COLUMNS
 
 N = 16
@@ -218,3 +224,27 @@ def test_flic_deterministic(flic_dir: Path, tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         np.stack([e["coords"] for e in a]), np.stack([e["coords"] for e in b])
     )
+
+
+def test_lsp_views_replay_each_scene_to_its_figure(lsp_dir: Path) -> None:
+    """``lsp_views`` replays a scene's generator up to its figure: the replayed figure's joints
+    are the dataset's annotation (so its view is that image's), and the synthetic source puts
+    the view into each record's meta."""
+    from posehybrid.data.render.scene import place_lsp_figure
+    from posehybrid.data.synthetic import _child_rng
+
+    joints = _joints(lsp_dir)[:2].transpose(2, 1, 0)  # (N, 14, 2)
+    for i in range(N):
+        fig = place_lsp_figure(_child_rng(0, i), 128, Difficulty())
+        np.testing.assert_allclose(fig.joints, joints[i], atol=1e-9)
+    views = lsp_views(N, seed=0)
+    assert len(views) == N and set(views) <= {"front", "back", "profile"}
+    assert lsp_views(2 * N, seed=0)[:N] == views  # a scene does not depend on the set's size
+    # over many scenes, each view near its Difficulty probability (0.2 back, 0.12 profile)
+    many = lsp_views(1000, seed=0)
+    assert 0.15 < many.count("back") / 1000 < 0.25 and 0.08 < many.count("profile") / 1000 < 0.16
+    source = SyntheticSource(n_images=N, seed=0)
+    root = lsp_dir.parent
+    for split in ("train", "test"):
+        for rec in source.load(root, split):
+            assert rec.meta["view"] == views[rec.meta["id"] - 1]

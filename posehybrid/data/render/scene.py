@@ -74,14 +74,10 @@ def finish(rng: np.random.Generator, img: np.ndarray, diff: Difficulty) -> np.nd
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def render_lsp_image(
-    rng: np.random.Generator, size: int, diff: Difficulty
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One person-centred square image, LSP style.
-
-    Returns:
-        image (size, size, 3) uint8 BGR, joints (14, 2) float64 px, visible (14,) bool.
-    """
+def place_lsp_figure(rng: np.random.Generator, size: int, diff: Difficulty) -> Figure:
+    """The person of an LSP-style image, posed and placed: the first draws of
+    :func:`render_lsp_image` from ``rng``, so a scene's generator replayed here gives its
+    figure (its view, ``facing``) without drawing the image."""
     lo, hi = diff.figure_height
     scale = float(rng.uniform(lo, hi)) * size / 0.94
     if rng.random() < diff.large_rotation_prob:
@@ -95,7 +91,19 @@ def render_lsp_image(
     slack = np.maximum(size - (mx - mn), 0) / 2 + diff.position_jitter * size
     target = size / 2 + rng.uniform(-1, 1, 2) * slack
     translate(fig, target - (mn + mx) / 2)
+    return fig
 
+
+def render_lsp_image(
+    rng: np.random.Generator, size: int, diff: Difficulty
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One person-centred square image, LSP style.
+
+    Returns:
+        image (size, size, 3) uint8 BGR, joints (14, 2) float64 px, visible (14,) bool.
+    """
+    fig = place_lsp_figure(rng, size, diff)
+    scale = fig.scale
     img = background(
         rng, size, size, int(rng.integers(diff.clutter[0], diff.clutter[1] + 1)), scale
     )
