@@ -170,13 +170,19 @@ def test_overlap_with_the_training_split_is_reported(
     assert "batch_size" not in messages[0]  # not a property of which images are tested
 
 
-def test_eval_by_view_scores_each_view_apart(tiny_run: dict) -> None:
+def _evaluated(tiny_run: dict, *args: str) -> tuple[dict, Path]:
+    """``eval`` of the tiny run's checkpoint with ``args``: its metrics.json and folder."""
     root = tiny_run["root"]
-    proc = _python("posehybrid.eval", f"ckpt={tiny_run['ckpt']}", "by=view",
+    proc = _python("posehybrid.eval", f"ckpt={tiny_run['ckpt']}", *args,
                    f"paths.log_dir={root}/outputs", cwd=root)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = Path(json.loads(proc.stdout.strip().splitlines()[-1])["output_dir"])
-    metrics = json.loads((out / "metrics.json").read_text())
+    return json.loads((out / "metrics.json").read_text()), out
+
+
+def test_eval_by_view_scores_each_view_apart(tiny_run: dict) -> None:
+    root = tiny_run["root"]
+    metrics, out = _evaluated(tiny_run, "by=view")
     groups = metrics["by"]["groups"]
     assert metrics["by"]["key"] == "view" and set(groups) <= {"front", "back", "profile"}
     assert sum(g["n"] for g in groups.values()) == metrics["n"] == 12
@@ -413,12 +419,7 @@ def test_candidate_recall_in_the_test_loop_is_the_argmax_at_top1(tiny_run: dict)
 
 
 def test_eval_writes_the_candidate_recall(tiny_run: dict) -> None:
-    root = tiny_run["root"]
-    proc = _python("posehybrid.eval", f"ckpt={tiny_run['ckpt']}", "candidates=[1,3]",
-                   f"paths.log_dir={root}/outputs", cwd=root)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = Path(json.loads(proc.stdout.strip().splitlines()[-1])["output_dir"])
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics, out = _evaluated(tiny_run, "candidates=[1,3]")
     assert set(metrics["candidates"]) == {"detector"}  # a detector checkpoint has no spatial map
     top = metrics["candidates"]["detector"]["pck@0.2"]
     assert set(top) == {"top1", "top3"} and top["top1"] <= top["top3"]
