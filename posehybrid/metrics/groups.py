@@ -1,9 +1,9 @@
 """PCK and the kinds of mistake for each group of test examples (a view, a movie, ...).
 
-A pooled PCK hides where a model gains: on the synthetic default the spatial model's lead is
-largest in the figures seen from the back and nil in profile (README, "What the spatial model
-removes"). ``eval by=<key>`` scores each value of a per-example label apart, with the same
-code as the pooled score.
+A pooled PCK hides where a model gains: in the converged synthetic regime the joint model's
+lead over the control is largest in the figures seen from the back, and in profile it trades
+misses for left/right inversions (README, "What the spatial model removes"). ``eval by=<key>``
+scores each value of a per-example label apart, with the same code as the pooled score.
 """
 
 from __future__ import annotations
