@@ -113,8 +113,7 @@ class ErrorTypes(Metric):
 
     def update(self, pred: Tensor, gt: Tensor, mask: Tensor) -> None:
         """A batch: pred, gt (B, J, 2) original px; mask (B, J) bool."""
-        _, counted, ok = self._pck.score(pred, gt, mask)
-        norm = torch.where(ok, self._pck.normalisers(gt, mask.bool()), 0.0)
+        norm, counted, ok = self._pck.counted(gt, mask)
         kind = classify_errors(pred, gt, counted, norm, self.mirror, self.alpha, self.jitter_radius)
         for k in range(len(ERROR_TYPES)):
             self.counts[k] += (kind == k).sum(dim=0)

@@ -19,6 +19,10 @@ from posehybrid.metrics.error_types import ErrorTypes
 from posehybrid.metrics.pck import PCK
 
 
+def _number(value: Tensor) -> float | None:
+    return None if torch.isnan(value) else float(value)
+
+
 def scores_by_group(
     pred: Tensor, gt: Tensor, mask: Tensor, labels: Sequence[str], joint_set: JointSet
 ) -> dict[str, dict[str, Any]]:
@@ -42,15 +46,11 @@ def scores_by_group(
         pck.update(pred[rows], gt[rows], mask[rows])
         kinds.update(pred[rows], gt[rows], mask[rows])
         scored = pck.compute()
-
-        def num(v: Tensor) -> float | None:
-            return None if torch.isnan(v) else float(v)
-
         out[label] = {
             "n": len(rows),
             "joints": int(scored["total"].sum()),
-            "pck@0.1": num(scored["pck@0.1"]),
-            "pck@0.2": num(scored["pck@0.2"]),
+            "pck@0.1": _number(scored["pck@0.1"]),
+            "pck@0.2": _number(scored["pck@0.2"]),
             "errors@0.2": kinds.compute()["total"],
         }
     return out

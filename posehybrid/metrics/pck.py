@@ -158,12 +158,18 @@ class PCK(CountMetric):
             )
         if mask.shape != pred.shape[:2]:
             raise ValueError(f"PCK mask must be (B, {j}); got {tuple(mask.shape)}")
+        norm, counted, ok = self.counted(gt, mask)
+        hits = pck_correct(pred, gt, counted, norm, self.thresholds)
+        return hits, counted, ok
+
+    def counted(self, gt: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Which joints a batch counts, by PCK's rule (the diagnostics share it): the
+        normaliser (B,) (0 where undefined), the counted joints (B, J) bool and the examples
+        whose normaliser is defined (B,) bool (zero or undefined: the example is skipped)."""
         mask = mask.bool()
         norm = self.normalisers(gt, mask)
-        ok = torch.isfinite(norm) & (norm > 0)  # zero/undefined normaliser: skip the example
-        counted = mask & ok[:, None]
-        hits = pck_correct(pred, gt, counted, torch.where(ok, norm, 0.0), self.thresholds)
-        return hits, counted, ok
+        ok = torch.isfinite(norm) & (norm > 0)
+        return torch.where(ok, norm, 0.0), mask & ok[:, None], ok
 
     def compute(self) -> dict:
         """``correct`` (T, J) and ``total`` (J,) counts, ``skipped`` () samples with an undefined
