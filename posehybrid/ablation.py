@@ -39,6 +39,11 @@ def row(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
         "minutes": metrics.get("minutes"),
         # pooled kinds of mistake at PCK@0.2 (metrics/error_types.py); absent in older runs
         "errors": (metrics.get("errors@0.2") or {}).get("total"),
+        # PCK@0.2 of the joints marked visible and of those marked occluded
+        "visibility": {
+            name: group["good"]
+            for name, group in ((metrics.get("errors@0.2") or {}).get("visibility") or {}).items()
+        },
     }
 
 
@@ -102,16 +107,25 @@ def ablation_markdown(table: dict[str, Any]) -> str:
     kinds = [r for r in rows if r.get("errors")]
     if kinds:
         names = list(kinds[0]["errors"])
+        # a group no row has a joint of (FLIC marks none occluded) gets no column
+        groups = [
+            g
+            for g in ("visible", "occluded")
+            if any(r.get("visibility", {}).get(g) is not None for r in kinds)
+        ]
+        head = [*names, *(f"PCK@0.2 {g}" for g in groups)]
         lines += [
             "",
             "Each row's joints by kind at PCK@0.2 (fractions of the counted joints; inversion: "
-            "on the other side's joint; jitter: within 0.5 torso of its own):",
+            "on the other side's joint; jitter: within 0.5 torso of its own), and PCK@0.2 of "
+            "the joints the annotation marks visible and occluded:",
             "",
-            "| stage | " + " | ".join(names) + " |",
-            "|" + "---|" * (len(names) + 1),
+            "| stage | " + " | ".join(head) + " |",
+            "|" + "---|" * (len(head) + 1),
         ]
         for r in kinds:
             values = [r["errors"].get(n) for n in names]
+            values += [r.get("visibility", {}).get(g) for g in groups]
             cells = [r["stage"], *("-" if v is None else f"{v:.3f}" for v in values)]
             lines.append("| " + " | ".join(cells) + " |")
     diffs = table.get("differences") or []

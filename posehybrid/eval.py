@@ -95,6 +95,13 @@ def markdown_table(metrics: dict[str, Any], joint_set: Any, title: str) -> str:
     if metrics.get("errors@0.2"):
         lines += ["", "## Joints by kind of mistake at PCK@0.2 (%, metrics/error_types.py)", ""]
         lines += row(metrics["errors@0.2"]["total"])
+        visibility = metrics["errors@0.2"].get("visibility") or {}
+        if any(g["share"] for g in visibility.values()):
+            lines += ["", "### By the annotation's visibility flag", ""]
+            lines += ["| joints | share | good | jitter | inversion | miss |"]
+            lines += ["|---|---|---|---|---|---|"]
+            for name, g in visibility.items():
+                lines.append(f"| {name} | " + " | ".join(pct(v) for v in g.values()) + " |")
     if metrics.get("by"):
         lines += ["", f"## By {metrics['by']['key']}: PCK and kinds of mistake at @0.2", ""]
         lines += ["| group | examples | PCK@0.1 | PCK@0.2 | jitter | inversion | miss |"]

@@ -114,6 +114,7 @@ def test_eval_matches_training_metrics_and_writes_outputs(tiny_run: dict) -> Non
     assert errors == pytest.approx(train["errors@0.2"]["total"], abs=1 / 168 + 1e-9)
     assert errors["good"] == pytest.approx(metrics["pck@0.2"], abs=1e-9)
     assert sum(errors.values()) == pytest.approx(1.0) and "| inversion |" in table
+    assert "| occluded |" in table and "| visible |" in table
     # what was scored, truthfully: the training run's own test split
     assert metrics["kind"] == "eval" and metrics["n"] == metrics["data"]["splits"]["test"] == 12
     assert metrics["data"]["differs_from_training"] == []
@@ -416,6 +417,15 @@ def test_candidate_recall_in_the_test_loop_is_the_argmax_at_top1(tiny_run: dict)
         logged = float(trainer.callback_metrics[f"test/errors@0.2/{kind}"])
         assert logged == pytest.approx(value, abs=1e-6)
     assert kinds["good"] == pytest.approx(module.test_summary["pck@0.2"], abs=1e-9)
+    # and PCK@0.2 of the visible and of the occluded joints, which pool to the whole
+    split = module.test_summary["errors@0.2"]["visibility"]
+    pooled = 0.0
+    for name, group in split.items():
+        logged = float(trainer.callback_metrics[f"test/pck@0.2/{name}"])
+        assert logged == pytest.approx(group["good"], abs=1e-6)
+        pooled += group["share"] * group["good"]
+    assert split["occluded"]["share"] > 0  # the synthetic figures hide some joints
+    assert pooled == pytest.approx(kinds["good"], abs=1e-9)
 
 
 def test_eval_writes_the_candidate_recall(tiny_run: dict) -> None:

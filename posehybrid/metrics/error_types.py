@@ -20,6 +20,10 @@ the distance in original pixels, in this order:
 * **miss**: everything else, NaN predictions included.
 
 The four fractions of a joint sum to 1, and ``good`` equals PCK@α.
+
+Split by **visibility** too: the counted joints that the annotation marks visible and those it
+marks occluded (LSP's flag; FLIC marks none). An occluded joint has no image evidence of its
+own, so what places it is context: the case a pairwise spatial model is for.
 """
 
 from __future__ import annotations
@@ -82,13 +86,15 @@ class ErrorTypes(Metric):
         jitter_radius: how far (normaliser units) a wrong joint may be and still be jitter.
         **pck_kwargs: the normaliser, as :class:`PCK` takes it (``normaliser``, ``torso``).
 
-    States: ``counts`` (4, J) and ``skipped`` () int64. Examples whose normaliser is undefined
-    are skipped as PCK skips them.
+    States: ``counts`` (4, J), ``occluded`` (4,) (the kinds of the counted joints marked
+    occluded) and ``skipped`` () int64. Examples whose normaliser is undefined are skipped as
+    PCK skips them.
     """
 
     full_state_update = False
     is_differentiable = False
     counts: Tensor
+    occluded: Tensor
     skipped: Tensor
 
     def __init__(
@@ -109,14 +115,18 @@ class ErrorTypes(Metric):
         )
         j = joint_set.num_joints
         self.add_state("counts", torch.zeros(len(ERROR_TYPES), j, dtype=torch.long), "sum")
+        self.add_state("occluded", torch.zeros(len(ERROR_TYPES), dtype=torch.long), "sum")
         self.add_state("skipped", torch.zeros((), dtype=torch.long), "sum")
 
-    def update(self, pred: Tensor, gt: Tensor, mask: Tensor) -> None:
-        """A batch: pred, gt (B, J, 2) original px; mask (B, J) bool."""
+    def update(self, pred: Tensor, gt: Tensor, mask: Tensor, visible: Tensor | None = None) -> None:
+        """A batch: pred, gt (B, J, 2) original px; mask (B, J) bool, the joints that count;
+        visible (B, J) bool, which of them the annotation marks visible (None: all)."""
         norm, counted, ok = self._pck.counted(gt, mask)
         kind = classify_errors(pred, gt, counted, norm, self.mirror, self.alpha, self.jitter_radius)
+        hidden = torch.zeros_like(counted) if visible is None else counted & ~visible.bool()
         for k in range(len(ERROR_TYPES)):
             self.counts[k] += (kind == k).sum(dim=0)
+            self.occluded[k] += ((kind == k) & hidden).sum()
         self.skipped += (~ok).sum()
 
     def compute(self) -> dict[str, Any]:
@@ -133,6 +143,12 @@ class ErrorTypes(Metric):
                 for name, v in zip(ERROR_TYPES, values, strict=True)
             }
 
+        hidden = self.occluded.double()
+        shown = counts.sum(dim=1) - hidden
+        visibility = {
+            name: {"share": _fraction(group.sum(), counts.sum()), **fractions(group / group.sum())}
+            for name, group in (("visible", shown), ("occluded", hidden))
+        }
         js = self.joint_set
         return {
             "alpha": self.alpha,
@@ -142,7 +158,12 @@ class ErrorTypes(Metric):
             "parts": {
                 p: fractions(per_joint[:, idx].nanmean(dim=1)) for p, idx in js.part_indices.items()
             },
+            "visibility": visibility,
         }
+
+
+def _fraction(part: Tensor, whole: Tensor) -> float | None:
+    return None if whole == 0 else float(part / whole)
 
 
 __all__ = ["ERROR_TYPES", "ErrorTypes", "classify_errors"]

@@ -186,7 +186,7 @@ class PoseModule(pl.LightningModule):
         with ``keep_test_outputs`` the batch's predictions are kept for ``test_outputs``."""
         pred, _, maps = self._keypoints(batch["image"], batch["inv_affine"])  # no confidence
         self.test_pck.update(pred, batch["keypoints_orig"], batch["annotated"], batch["index"])
-        self.test_errors.update(pred, batch["keypoints_orig"], batch["annotated"])
+        self.test_errors.update(pred, batch["keypoints_orig"], batch["annotated"], batch["visible"])
         if self.candidates is not None:
             self._update_candidates(self.candidates, maps, batch)
         if self.keep_test_outputs:
@@ -232,6 +232,9 @@ class PoseModule(pl.LightningModule):
         # the kinds too, for comparing runs in the loggers (W&B, TensorBoard, CSV)
         self.log_dict({f"test/errors@{errors['alpha']:g}/{kind}": float("nan") if v is None
                        else v for kind, v in errors["total"].items()})  # fmt: skip
+        # PCK of the visible and of the occluded joints apart (the `good` kind of each)
+        self.log_dict({f"test/pck@{errors['alpha']:g}/{name}": float("nan") if g["good"] is None
+                       else g["good"] for name, g in errors["visibility"].items()})  # fmt: skip
         self.test_pck.reset()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -102,6 +102,35 @@ def test_good_is_pck_and_the_kinds_partition_the_counted_joints() -> None:
     assert torch.equal(halves.counts, metric.counts)
 
 
+def test_visible_and_occluded_joints_are_split() -> None:
+    """Two examples: the first's r_ankle and l_wrist marked occluded (one good, one a miss),
+    the second's all visible with one inversion. By hand: 2 occluded joints of 28, half good;
+    of the 26 visible, 25 good and 1 inversion."""
+    gt = _gt().expand(2, -1, -1).clone()
+    i = LSP.index
+    pred = gt.clone()
+    pred[0, i("l_wrist")] += torch.tensor([0.0, 60.0])  # a miss
+    pred[1, i("l_knee")] = gt[1, i("r_knee")]  # an inversion
+    visible = torch.ones(2, 14, dtype=torch.bool)
+    visible[0, [i("r_ankle"), i("l_wrist")]] = False
+    metric = ErrorTypes(LSP)
+    metric.update(pred, gt, torch.ones(2, 14, dtype=torch.bool), visible)
+    split = metric.compute()["visibility"]
+    assert split["occluded"] == pytest.approx(
+        {"share": 2 / 28, "good": 0.5, "jitter": 0.0, "inversion": 0.0, "miss": 0.5}
+    )
+    assert split["visible"] == pytest.approx(
+        {"share": 26 / 28, "good": 25 / 26, "jitter": 0.0, "inversion": 1 / 26, "miss": 0.0}
+    )
+    # without the flag every counted joint is visible, and the occluded group is empty
+    plain = ErrorTypes(LSP)
+    plain.update(pred, gt, torch.ones(2, 14, dtype=torch.bool))
+    split = plain.compute()["visibility"]
+    assert split["visible"]["share"] == 1.0 and split["occluded"]["share"] == 0.0
+    assert split["occluded"]["good"] is None
+    assert split["visible"]["good"] == pytest.approx(plain.compute()["total"]["good"])
+
+
 def test_bad_thresholds_are_refused() -> None:
     with pytest.raises(ValueError, match="alpha < jitter_radius"):
         ErrorTypes(LSP, alpha=0.5, jitter_radius=0.5)

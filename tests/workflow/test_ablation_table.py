@@ -71,3 +71,20 @@ def test_rows_with_error_kinds_get_their_table() -> None:
     assert "| joint | 0.800 | 0.100 | 0.060 | 0.040 |" in text
     assert "| old run | 0.800 | 0.100 | 0.060 | - |" in text
     assert "| mean pose | 0.000" in text and "| mean pose | 0.050 |" not in text.split("kind")[1]
+
+
+def test_visible_and_occluded_columns_only_where_a_row_has_such_joints() -> None:
+    kinds = {"good": 0.8, "jitter": 0.1, "inversion": 0.06, "miss": 0.04}
+    stages = [
+        {"stage": "spatial", "pck@0.1": 0.7, "pck@0.2": 0.8, "parts": {}, "errors": kinds,
+         "visibility": {"visible": 0.85, "occluded": 0.3}},
+        {"stage": "old run", "pck@0.1": 0.7, "pck@0.2": 0.8, "parts": {}, "errors": kinds},
+    ]  # fmt: skip
+    text = ablation_markdown({"experiment": "x", "stages": stages, "differences": []})
+    assert "| miss | PCK@0.2 visible | PCK@0.2 occluded |" in text
+    assert "| spatial | 0.800 | 0.100 | 0.060 | 0.040 | 0.850 | 0.300 |" in text
+    assert "| old run | 0.800 | 0.100 | 0.060 | 0.040 | - | - |" in text
+    # FLIC marks no joint occluded: no occluded column
+    stages[0]["visibility"] = {"visible": 0.8, "occluded": None}
+    text = ablation_markdown({"experiment": "x", "stages": stages, "differences": []})
+    assert "| miss | PCK@0.2 visible |" in text and "occluded |" not in text
