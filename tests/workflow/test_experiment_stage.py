@@ -71,3 +71,14 @@ def test_every_experiment_stage_file_names_an_experiment_and_a_stage(path: Path)
         f"{path.name}: expected <experiment>_<stage>.yaml, one of {EXPERIMENTS} x {STAGES}"
     )
     assert path.read_text().startswith("# @package _global_\n"), path
+
+
+def test_only_the_joint_stage_trains_on_occluded_joints() -> None:
+    """conf/stage/joint.yaml's own data setting: the joint stage's losses count every annotated
+    joint; the detector stage (and so its equal-time control, a detector run) and the spatial
+    stage keep the data's default, the visible ones; the command line still decides."""
+    weights = {s: _compose(f"stage={s}").data.target_weight for s in STAGES}
+    assert weights["joint"] == "annotated"
+    assert weights["part_detector"] == weights["spatial"] == "visible"
+    assert _compose("stage=joint", "data=lspet").data.target_weight == "annotated"
+    assert _compose("stage=joint", "data.target_weight=visible").data.target_weight == "visible"
