@@ -78,7 +78,7 @@ def test_only_the_joint_stage_trains_on_occluded_joints() -> None:
     joint; the detector stage (and so its equal-time control, a detector run) and the spatial
     stage keep the data's default, the visible ones; the command line still decides."""
     weights = {s: _compose(f"stage={s}").data.target_weight for s in STAGES}
-    assert weights["joint"] == "annotated"
+    assert weights["joint"] == weights["one_stage"] == "annotated"  # one stage extends joint
     assert weights["part_detector"] == weights["spatial"] == "visible"
     assert _compose("stage=joint", "data=lspet").data.target_weight == "annotated"
     assert _compose("stage=joint", "data.target_weight=visible").data.target_weight == "visible"
