@@ -143,20 +143,21 @@ def _run_equal_time(
     """Train the row ``name`` (the stage ``stage``, the run of the same name, with ``extra``
     overrides) for as long as the ``budget`` runs trained: sized at the ``estimate`` run's
     seconds per step, then rerun once at its own when that gives more steps than
-    ``ablation.control_retime`` allows, unless early stopping ended it (:func:`rerun_steps`).
+    ``ablation.control_retime`` allows, unless early stopping ended it (as :func:`rerun_steps`).
     Its metrics (None when it left none)."""
     planned = equal_time_steps(budget, estimate)
     log.info("%s: %d steps, as long as %d stages trained", name, planned, len(budget))
     metrics = _train_row(cfg, stage, name, extra, planned)
     if metrics is None:
         return None
-    rerun = rerun_steps(budget, metrics, planned, float(cfg.ablation.control_retime))
     if stopped_early(metrics):
         log.info(
             "%s: early stopping ended it at step %d of %d: not rerun",
             name, int(metrics["steps"]), int(metrics["max_steps"]),
         )  # fmt: skip
-    elif rerun:
+        return metrics
+    rerun = retimed_steps(budget, metrics, planned, float(cfg.ablation.control_retime))
+    if rerun:
         log.info(
             "%s: its own step took %.1f ms against the %.1f ms it was sized with: rerun for "
             "%d steps (was %d)", name, 1e3 * float(metrics["step_seconds"]),
