@@ -35,7 +35,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from posehybrid.data.skeleton import JointSet
-from posehybrid.metrics.pck import PCK
+from posehybrid.metrics.pck import PCK, json_number
 
 ERROR_TYPES: tuple[str, ...] = ("good", "jitter", "inversion", "miss")
 GOOD, JITTER, INVERSION, MISS = range(len(ERROR_TYPES))
@@ -138,15 +138,15 @@ class ErrorTypes(Metric):
         pooled = counts.sum(dim=1) / counts.sum()
 
         def fractions(values: Tensor) -> dict[str, float | None]:
-            return {
-                name: (None if torch.isnan(v) else float(v))
-                for name, v in zip(ERROR_TYPES, values, strict=True)
-            }
+            return {name: json_number(v) for name, v in zip(ERROR_TYPES, values, strict=True)}
 
         hidden = self.occluded.double()
         shown = counts.sum(dim=1) - hidden
         visibility = {
-            name: {"share": _fraction(group.sum(), counts.sum()), **fractions(group / group.sum())}
+            name: {
+                "share": json_number(group.sum() / counts.sum()),
+                **fractions(group / group.sum()),
+            }
             for name, group in (("visible", shown), ("occluded", hidden))
         }
         js = self.joint_set
@@ -160,10 +160,6 @@ class ErrorTypes(Metric):
             },
             "visibility": visibility,
         }
-
-
-def _fraction(part: Tensor, whole: Tensor) -> float | None:
-    return None if whole == 0 else float(part / whole)
 
 
 __all__ = ["ERROR_TYPES", "ErrorTypes", "classify_errors"]

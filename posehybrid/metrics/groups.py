@@ -16,11 +16,7 @@ from torch import Tensor
 
 from posehybrid.data.skeleton import JointSet
 from posehybrid.metrics.error_types import ErrorTypes
-from posehybrid.metrics.pck import PCK
-
-
-def _number(value: Tensor) -> float | None:
-    return None if torch.isnan(value) else float(value)
+from posehybrid.metrics.pck import PCK, json_number
 
 
 def scores_by_group(
@@ -49,8 +45,8 @@ def scores_by_group(
         out[label] = {
             "n": len(rows),
             "joints": int(scored["total"].sum()),
-            "pck@0.1": _number(scored["pck@0.1"]),
-            "pck@0.2": _number(scored["pck@0.2"]),
+            "pck@0.1": json_number(scored["pck@0.1"]),
+            "pck@0.2": json_number(scored["pck@0.2"]),
             "errors@0.2": kinds.compute()["total"],
         }
     return out

@@ -219,14 +219,15 @@ class PCK(CountMetric):
         correct, total = self._counts()
         out: dict = {}
         for a in alphas:
-            out[f"pck@{alpha_key(a)}"] = _py(correct[self._index(a)].sum() / total.sum())
+            out[f"pck@{alpha_key(a)}"] = json_number(correct[self._index(a)].sum() / total.sum())
         per_joint = correct[self._index(detail)] / total
         key = alpha_key(detail)
         out[f"parts@{key}"] = {
-            p: _py(per_joint[idx].nanmean()) for p, idx in self.joint_set.part_indices.items()
+            p: json_number(per_joint[idx].nanmean())
+            for p, idx in self.joint_set.part_indices.items()
         }
         out[f"joints@{key}"] = {
-            n: _py(v) for n, v in zip(self.joint_set.joints, per_joint, strict=True)
+            n: json_number(v) for n, v in zip(self.joint_set.joints, per_joint, strict=True)
         }
         return out
 
@@ -236,13 +237,13 @@ class PCK(CountMetric):
         per_joint = correct / total  # (T, J)
         pooled = correct.sum(dim=1) / total.sum()
         parts = {
-            p: [_py(v) for v in per_joint[:, idx].nanmean(dim=1)]
+            p: [json_number(v) for v in per_joint[:, idx].nanmean(dim=1)]
             for p, idx in self.joint_set.part_indices.items()
         }
-        return list(self.alphas), [_py(v) for v in pooled], parts
+        return list(self.alphas), [json_number(v) for v in pooled], parts
 
 
-def _py(value: Tensor) -> float | None:
+def json_number(value: Tensor) -> float | None:
     """Scalar tensor -> float, NaN -> None (JSON has no NaN)."""
     v = float(value)
     return None if v != v else v

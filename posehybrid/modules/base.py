@@ -229,12 +229,14 @@ class PoseModule(pl.LightningModule):
         thresholds, pooled, parts = self.test_pck.curve()
         self.test_curve = {"thresholds": thresholds, "total": pooled, "parts": parts}
         self._log_summary("test", self.test_summary)
-        # the kinds too, for comparing runs in the loggers (W&B, TensorBoard, CSV)
-        self.log_dict({f"test/errors@{errors['alpha']:g}/{kind}": float("nan") if v is None
-                       else v for kind, v in errors["total"].items()})  # fmt: skip
-        # PCK of the visible and of the occluded joints apart (the `good` kind of each)
-        self.log_dict({f"test/pck@{errors['alpha']:g}/{name}": float("nan") if g["good"] is None
-                       else g["good"] for name, g in errors["visibility"].items()})  # fmt: skip
+        # the kinds too, for comparing runs in the loggers (W&B, TensorBoard, CSV), and PCK of
+        # the visible and of the occluded joints apart (the `good` kind of each)
+        alpha = f"{errors['alpha']:g}"
+        logged = {f"test/errors@{alpha}/{kind}": v for kind, v in errors["total"].items()}
+        logged |= {
+            f"test/pck@{alpha}/{name}": g["good"] for name, g in errors["visibility"].items()
+        }
+        self.log_dict({k: float("nan") if v is None else v for k, v in logged.items()})
         self.test_pck.reset()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
