@@ -104,11 +104,17 @@ def markdown_table(metrics: dict[str, Any], joint_set: Any, title: str) -> str:
                 lines.append(f"| {name} | " + " | ".join(pct(v) for v in g.values()) + " |")
     if metrics.get("by"):
         lines += ["", f"## By {metrics['by']['key']}: PCK and kinds of mistake at @0.2", ""]
-        lines += ["| group | examples | PCK@0.1 | PCK@0.2 | jitter | inversion | miss |"]
-        lines += ["|---|---|---|---|---|---|---|"]
-        for name, g in metrics["by"]["groups"].items():
+        groups = metrics["by"]["groups"]
+        # the visible / occluded split only where the data marks some joint occluded
+        hidden = any(g["visibility"]["occluded"]["share"] for g in groups.values())
+        split = " visible @0.2 | occluded @0.2 |" if hidden else ""
+        lines += [f"| group | examples | PCK@0.1 | PCK@0.2 | jitter | inversion | miss |{split}"]
+        lines += ["|---|---|---|---|---|---|---|" + ("---|---|" if hidden else "")]
+        for name, g in groups.items():
             kinds = g["errors@0.2"]
             cells = [g["pck@0.1"], g["pck@0.2"], kinds["jitter"], kinds["inversion"], kinds["miss"]]
+            if hidden:
+                cells += [g["visibility"][v]["good"] for v in ("visible", "occluded")]
             values = " | ".join("-" if v is None else f"{v:.3f}" for v in cells)
             lines.append(f"| {name} | {g['n']} | {values} |")
     for name, recall in (metrics.get("candidates") or {}).items():
@@ -250,7 +256,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         from posehybrid.metrics.groups import scores_by_group
 
         ordered = [labels[int(i)] for i in res["index"]]
-        groups = scores_by_group(res["pred"], res["gt"], res["mask"], ordered, js)
+        groups = scores_by_group(res["pred"], res["gt"], res["mask"], ordered, js, res["visible"])
         metrics["by"] = {"key": str(cfg.by), "groups": groups}
     title = f"{cfg.name}: {module.stage_name} on {cfg.data.name} (test)"
     if not tta.is_identity:

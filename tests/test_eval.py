@@ -190,6 +190,13 @@ def test_eval_by_view_scores_each_view_apart(tiny_run: dict) -> None:
     pooled = sum(g["pck@0.2"] * g["joints"] for g in groups.values() if g["joints"])
     assert pooled / sum(g["joints"] for g in groups.values()) == pytest.approx(metrics["pck@0.2"])
     assert "## By view" in (out / "table.md").read_text()
+    # the views' occluded joints add up to the pooled ones (the batch's visibility flag kept)
+    hidden = sum(g["visibility"]["occluded"]["share"] * g["joints"] for g in groups.values())
+    pooled_hidden = metrics["errors@0.2"]["visibility"]["occluded"]["share"]
+    assert hidden / sum(g["joints"] for g in groups.values()) == pytest.approx(pooled_hidden)
+    assert (
+        pooled_hidden > 0 and "| visible @0.2 | occluded @0.2 |" in (out / "table.md").read_text()
+    )
     # a label the records do not have: one error line (after the log's), no evaluation written
     finished = set((root / "outputs" / "t5" / "eval").glob("*/metrics.json"))
     proc = _python("posehybrid.eval", f"ckpt={tiny_run['ckpt']}", "by=moviename",

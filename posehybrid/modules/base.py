@@ -191,7 +191,7 @@ class PoseModule(pl.LightningModule):
             self._update_candidates(self.candidates, maps, batch)
         if self.keep_test_outputs:
             kept = {"pred": pred, "gt": batch["keypoints_orig"], "mask": batch["annotated"],
-                    "index": batch["index"]}  # fmt: skip
+                    "visible": batch["visible"], "index": batch["index"]}  # fmt: skip
             self._test_parts.append({k: v.detach().cpu() for k, v in kept.items()})
 
     def _log_summary(self, prefix: str, summary: dict[str, Any]) -> None:
@@ -213,7 +213,7 @@ class PoseModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         if self.keep_test_outputs and self._test_parts:
-            # pred/gt (N,J,2) original px, mask (N,J) bool, index (N,) into the test split
+            # pred/gt (N,J,2) original px, mask/visible (N,J) bool, index (N,) into the test split
             self.test_outputs = {
                 k: torch.cat([part[k] for part in self._test_parts]) for k in self._test_parts[0]
             }

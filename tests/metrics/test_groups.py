@@ -43,3 +43,25 @@ def test_one_label_per_example() -> None:
     pred, gt, mask = _data(4)
     with pytest.raises(ValueError, match="3 labels for 4 examples"):
         scores_by_group(pred, gt, mask, ["a", "b", "c"], LSP)
+
+
+def test_each_group_splits_its_visible_and_occluded_joints() -> None:
+    # two examples, one group each; in "a" the two occluded joints are wrong and every other
+    # joint right, so its occluded PCK@0.2 is 0 and its visible PCK@0.2 is 1
+    gt = torch.stack([torch.rand(14, 2, dtype=torch.float64) * 10 + 100] * 2)
+    gt[:, 9] = torch.tensor([100.0, 80.0], dtype=torch.float64)  # a torso: shoulder above hip
+    gt[:, 3] = torch.tensor([100.0, 120.0], dtype=torch.float64)
+    pred = gt.clone()
+    pred[0, [0, 5]] += 500.0  # far from every joint: misses
+    mask = torch.ones(2, 14, dtype=torch.bool)
+    visible = torch.ones(2, 14, dtype=torch.bool)
+    visible[0, [0, 5]] = False
+    groups = scores_by_group(pred, gt, mask, ["a", "b"], LSP, visible)
+    a, b = groups["a"]["visibility"], groups["b"]["visibility"]
+    assert a["occluded"]["share"] == pytest.approx(2 / 14) and a["occluded"]["good"] == 0.0
+    assert a["occluded"]["miss"] == 1.0 and a["visible"]["good"] == 1.0
+    assert b["occluded"]["share"] == 0.0 and b["visible"]["good"] == 1.0
+    # without the flag every joint is visible
+    assert scores_by_group(pred, gt, mask, ["a", "b"], LSP)["a"]["visibility"]["visible"][
+        "good"
+    ] == pytest.approx(12 / 14)
