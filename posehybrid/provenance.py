@@ -70,6 +70,8 @@ def data_identity(data_cfg: DictConfig) -> dict[str, Any]:
         # trained then keep their fingerprints (and their upstream checkpoints keep matching).
         out.pop("cv_folds", None)
         out.pop("cv_fold", None)
+    if out.get("train_size") is None:  # every training record: the fingerprint of before
+        out.pop("train_size", None)
     return out
 
 

@@ -54,7 +54,7 @@ DataSchema = schema("DataSchema", {
     "_target_": str, "name": str, "root": str, "joint_set": str, "num_joints": int,
     "cache_images": bool, "batch_size": int, "num_workers": int,
     "val_fraction": float, "val_size": Optional[int], "split_seed": int,  # noqa: UP045
-    "cv_folds": Optional[int], "cv_fold": int,  # noqa: UP045
+    "cv_folds": Optional[int], "cv_fold": int, "train_size": Optional[int],  # noqa: UP045
     "target_weight": str, "train_crop_padding": Optional[float],  # noqa: UP045
     "augment": AugmentSchema, "source": Any,
 })  # fmt: skip

@@ -66,6 +66,9 @@ class PoseDataModule(L.LightningDataModule):
             of the cross-validation folds.
         cv_folds: None, or K: cross-validation inside the source's training records
             (``posehybrid.data.folds``): fold ``cv_fold`` tests, the other K-1 train.
+        train_size: None (all), or N: train on N of the training records left after the
+            validation carve-out, a fixed subset by ``split_seed`` (learning curves; the
+            validation and test splits stay those of the whole set).
         augment: ``AugmentConfig`` fields (training only).
         target_weight: ``"visible"`` or ``"annotated"`` (see ``PoseDataset``).
         labels: FLIC ``pc``/``oc`` (the source reads it; kept here for summaries/metrics).
@@ -92,6 +95,7 @@ class PoseDataModule(L.LightningDataModule):
         split_seed: int = 0,
         cv_folds: int | None = None,
         cv_fold: int = 0,
+        train_size: int | None = None,
         augment: Mapping | None = None,
         target_weight: str = "visible",
         labels: str | None = None,
@@ -119,6 +123,7 @@ class PoseDataModule(L.LightningDataModule):
         self.split_seed = int(split_seed)
         self.cv_folds = None if cv_folds is None else int(cv_folds)
         self.cv_fold = int(cv_fold)
+        self.train_size = None if train_size is None else int(train_size)
         self.augment = dict(augment) if augment is not None else None
         self.target_weight = target_weight
         self.labels = labels
@@ -172,6 +177,8 @@ class PoseDataModule(L.LightningDataModule):
                 "val": [r for i, r in enumerate(train) if i in val_idx],
                 "test": test,
             }
+            if self.train_size is not None:
+                self._records["train"] = self._subset(self._records["train"])
             for split in ("train", "test"):  # val may be empty on purpose (val_size=0)
                 if not self._records[split]:
                     raise DataError(
@@ -181,6 +188,18 @@ class PoseDataModule(L.LightningDataModule):
                     )
             self._check_joints(train + test)
         return self._records
+
+    def _subset(self, train: list[PoseRecord]) -> list[PoseRecord]:
+        """``train_size`` of the ``train`` records, in file order: the first of one fixed
+        permutation by ``split_seed``, so a smaller subset is inside every larger one."""
+        if not 0 < self.train_size <= len(train):
+            raise DataError(
+                f"{self.name}: data.train_size={self.train_size}, but the training split has "
+                f"{len(train)} records after validation; expected 1 to {len(train)}"
+            )
+        order = np.random.default_rng([self.split_seed, 1]).permutation(len(train))
+        keep = set(order[: self.train_size].tolist())
+        return [r for i, r in enumerate(train) if i in keep]
 
     def _check_joints(self, records: list[PoseRecord]) -> None:
         for rec in records[:1]:

@@ -96,6 +96,8 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("data.box_scale", positive, "a positive number"),
     ("data.cv_folds", lambda v: v is None or (non_negative_int(v) and v >= 2),
      "null (off) or an integer >= 2"),
+    ("data.train_size", lambda v: v is None or positive_int(v),
+     "null (every training record) or a positive integer"),
     ("data.augment.scale", fraction_below_one, "a number in [0, 1) (zoom 1 +- scale)"),
     ("data.augment.rotate", non_negative, "degrees >= 0"),
     ("data.augment.translate", unit_interval, "a fraction of the input size in [0, 1]"),

@@ -56,6 +56,12 @@ def test_each_cross_validation_fold_is_other_data() -> None:
     assert _print("data.cv_folds=4", "data.cv_fold=0") not in folds
 
 
+def test_a_training_subset_is_other_data() -> None:
+    base = _print()
+    assert "train_size" not in data_identity(_data())  # every record: the print of before
+    assert _print("data.train_size=135") not in (base, _print("data.train_size=136"))
+
+
 def test_relative_roots_are_made_absolute(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     identity = data_identity(_data("data=lspet", "data.root=rel/lspet"))
