@@ -18,12 +18,12 @@ export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 export HYDRA_FULL_ERROR ?= 0
 
-.PHONY: install lock train test lint audit format bench eval predict score export sweep compare ablation data clean help
+.PHONY: install lock train test lint audit format bench eval predict score export sweep compare pooled ablation data clean help
 
 help:
 	@echo "make train stage=joint|spatial|part_detector [ARGS='data=... model=...']"
 	@echo "make test | lint | audit | format | bench | eval ckpt=PATH | predict ckpt=PATH input=PATH"
-	@echo "make score pred=FILE ARGS='data=lsp data.root=...' | export ckpt=PATH | sweep | compare | ablation"
+	@echo "make score pred=FILE ARGS='data=lsp data.root=...' | export ckpt=PATH | sweep | compare | pooled | ablation"
 
 install: $(STAMP)
 
@@ -94,6 +94,9 @@ sweep: $(STAMP)
 
 compare: $(STAMP)
 	$(PY) -m posehybrid.compare $(ARGS)
+
+pooled: $(STAMP)
+	$(PY) -m posehybrid.pooled $(ARGS)
 
 ablation: $(STAMP)
 	$(PY) -m posehybrid.train stage=joint ablation.control=true ablation.detector_alone=true ablation.one_stage=true $(ARGS)

@@ -26,6 +26,8 @@ from posehybrid.utils.runs import latest_run, read_metrics, read_per_image, run_
 
 log = logging.getLogger(__name__)
 
+# each row's per-image test counts beside ablation.json: what `posehybrid.pooled` pools over splits
+PER_IMAGE_FILE = "ablation_per_image.json"
 CONTROL_ROW = "control (detector trained longer)"
 DETECTOR_ALONE_ROW = "detector alone (same total time)"
 ONE_STAGE_ROW = "one stage (joint from scratch)"
@@ -254,6 +256,9 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
         "intervals": {k: intervals[k] for k in ("resamples", "confidence", "seed")},
     }
     atomic_write_json(experiment_dir / "ablation.json", table)
+    # in the table's row order (None for a row from before per-image counts)
+    ordered = {r["stage"]: per_image.get(r["stage"]) for r in rows}
+    atomic_write_json(experiment_dir / PER_IMAGE_FILE, ordered)
     text = ablation_markdown(table)
     atomic_write_text(experiment_dir / "ablation.md", text)
     print(text, flush=True)
