@@ -256,9 +256,11 @@ def finish_pipeline(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any] 
         "intervals": {k: intervals[k] for k in ("resamples", "confidence", "seed")},
     }
     atomic_write_json(experiment_dir / "ablation.json", table)
-    # in the table's row order (None for a row from before per-image counts)
+    # in the table's row order (None for a row from before per-image counts), with the test
+    # data's fingerprint: pooling two experiments of the same test images would count each twice
     ordered = {r["stage"]: per_image.get(r["stage"]) for r in rows}
-    atomic_write_json(experiment_dir / PER_IMAGE_FILE, ordered)
+    counts = {"data_fingerprint": metrics.get("data_fingerprint"), "rows": ordered}
+    atomic_write_json(experiment_dir / PER_IMAGE_FILE, counts)
     text = ablation_markdown(table)
     atomic_write_text(experiment_dir / "ablation.md", text)
     print(text, flush=True)

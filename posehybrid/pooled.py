@@ -32,9 +32,9 @@ class PoolError(ValueError):
     """A split that cannot be pooled (no per-image counts, other thresholds)."""
 
 
-def read_split(experiment_dir: Path) -> dict[str, dict[str, Any]]:
-    """An experiment's ablation rows' per-image counts: row name -> ``test_per_image.json``
-    record (rows from before per-image counts were written are left out)."""
+def read_split(experiment_dir: Path) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """An experiment's test data fingerprint and its ablation rows' per-image counts: row name
+    -> ``test_per_image.json`` record (rows from before per-image counts are left out)."""
     path = experiment_dir / PER_IMAGE_FILE
     if not path.is_file():
         raise PoolError(
@@ -42,10 +42,11 @@ def read_split(experiment_dir: Path) -> dict[str, dict[str, Any]]:
             "writes beside ablation.json (rerun `make train stage=joint` with this name)"
         )
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise PoolError(f"{path}: not readable JSON ({err})") from None
-    return {name: rec for name, rec in records.items() if rec is not None}
+        counts = json.loads(path.read_text(encoding="utf-8"))
+        rows = counts["rows"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise PoolError(f"{path}: expected JSON with the key 'rows' ({err!r})") from None
+    return counts.get("data_fingerprint"), {n: rec for n, rec in rows.items() if rec is not None}
 
 
 def concatenate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -71,7 +72,15 @@ def concatenate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def pooled_table(splits: Sequence[Path], resamples: int, confidence: float) -> dict[str, Any]:
     """The ablation table (``ablation.json``'s layout) of the rows every split has, pooled."""
-    per_split = [read_split(Path(d)) for d in splits]
+    read = [read_split(Path(d)) for d in splits]
+    prints = [fp for fp, _ in read if fp is not None]
+    if len(set(prints)) < len(prints):
+        raise PoolError(
+            "two of the experiments were tested on the same data (the same data fingerprint): "
+            "pooling would count each test image twice; pool splits with their own test images "
+            "(cross-validation folds, a held-out split), not seeds or recipes of one split"
+        )
+    per_split = [rows for _, rows in read]
     names = [n for n in per_split[0] if all(n in s for s in per_split[1:])]
     if not names:
         raise PoolError("the splits share no ablation row with per-image counts")

@@ -20,7 +20,7 @@ def _record(correct: list[list[int]], counted: list[int]) -> dict:
 def _split(root: Path, name: str, rows: dict[str, dict | None]) -> Path:
     d = root / name
     d.mkdir(parents=True)
-    (d / PER_IMAGE_FILE).write_text(json.dumps(rows))
+    (d / PER_IMAGE_FILE).write_text(json.dumps({"data_fingerprint": name, "rows": rows}))
     return d
 
 
@@ -62,6 +62,14 @@ def test_a_split_without_counts_is_one_line(tmp_path: Path, capsys) -> None:
     assert main([str(a), str(tmp_path / "old")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("pooled: error:") and PER_IMAGE_FILE in err[0]
+
+
+def test_one_test_set_twice_is_refused(tmp_path: Path) -> None:
+    rows = {"spatial": _record([[1, 1]], [2])}
+    a, b = _split(tmp_path, "a", rows), _split(tmp_path, "b", rows)
+    (b / PER_IMAGE_FILE).write_text(json.dumps({"data_fingerprint": "a", "rows": rows}))
+    with pytest.raises(ValueError, match="same data fingerprint"):
+        pooled_table([a, b], resamples=10, confidence=0.9)
 
 
 def test_the_table_is_printed_and_written(tmp_path: Path, capsys) -> None:

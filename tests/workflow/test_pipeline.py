@@ -35,8 +35,11 @@ def test_fresh_experiment_trains_the_three_stages_in_order(tiny_pipeline: TinyPi
     assert ablation["stages"][3]["pck@0.2"] == joint["pck@0.2"]
     # each row's per-image counts beside it (what `posehybrid.pooled` pools over splits)
     counts = json.loads((tiny_pipeline.experiment_dir / "ablation_per_image.json").read_text())
-    assert list(counts) == ["mean pose", *STAGES]
-    assert counts["joint"] == json.loads((runs["joint"] / "test_per_image.json").read_text())
+    assert list(counts["rows"]) == ["mean pose", *STAGES]
+    assert counts["rows"]["joint"] == json.loads(
+        (runs["joint"] / "test_per_image.json").read_text()
+    )
+    assert counts["data_fingerprint"] == joint["data_fingerprint"]
     # the floor row is scored on the same test split, in seconds
     floor = ablation["stages"][0]
     assert 0.0 <= floor["pck@0.2"] <= 1.0 and floor["minutes"] < 1.0
