@@ -96,13 +96,15 @@ def differences(
 def ablation_markdown(table: dict[str, Any]) -> str:
     rows = table["stages"]
     parts = [p for p in ABLATION_PARTS if any(p in r["parts"] for r in rows)]
-    head = ["stage", "PCK@0.1", "PCK@0.2", *[f"{p}@0.2" for p in parts], "minutes"]
+    timed = any(r.get("minutes") is not None for r in rows)  # pooled splits have no minutes
+    head = ["stage", "PCK@0.1", "PCK@0.2", *[f"{p}@0.2" for p in parts]] + ["minutes"] * timed
     lines = [f"# Ablation: {table['experiment']}", "", "| " + " | ".join(head) + " |"]
     lines.append("|" + "---|" * len(head))
     for r in rows:
         cells = [r["stage"], f"{r['pck@0.1']:.3f}", f"{r['pck@0.2']:.3f}"]
         cells += [f"{r['parts'].get(p, float('nan')):.3f}" for p in parts]
-        cells.append(f"{r['minutes']:.1f}" if r.get("minutes") is not None else "-")
+        if timed:
+            cells.append(f"{r['minutes']:.1f}" if r.get("minutes") is not None else "-")
         lines.append("| " + " | ".join(cells) + " |")
     kinds = [r for r in rows if r.get("errors")]
     if kinds:

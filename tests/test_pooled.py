@@ -78,5 +78,6 @@ def test_the_table_is_printed_and_written(tmp_path: Path, capsys) -> None:
     assert main([str(a), str(b), "--out", str(tmp_path / "pooled"), "--resamples", "50"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("# Ablation: pooled over a, b") and "| spatial − part_detector |" in text
+    assert "| stage | PCK@0.1 | PCK@0.2 |\n" in text  # no minutes column: nothing was timed
     assert (tmp_path / "pooled.md").read_text() == text
     assert json.loads((tmp_path / "pooled.json").read_text())["stages"][1]["pck@0.2"] == 1.0
