@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 
 from posehybrid.ablation import ablation_markdown, differences
 from posehybrid.ablation_run import DIFFERENCES, PER_IMAGE_FILE
+from posehybrid.metrics.per_image import per_image_from_json, per_image_to_json
 from posehybrid.utils.io import atomic_write_json, atomic_write_text
 
 
@@ -50,24 +51,22 @@ def read_split(experiment_dir: Path) -> tuple[str | None, dict[str, dict[str, An
 
 
 def concatenate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Several splits' per-image records of one row as one record: their images one after the
-    other (indices offset so each image is its own), the same thresholds."""
-    alphas = [list(r["alphas"]) for r in records]
+    """Several splits' per-image records (``test_per_image.json``'s layout) of one row as one:
+    their images one after the other (indices offset so each image is its own), the same
+    thresholds."""
+    arrays = [per_image_from_json(r) for r in records]
+    alphas = [a["alphas"] for a in arrays]
     if any(a != alphas[0] for a in alphas):
         raise PoolError(f"the splits were scored at different thresholds: {alphas}")
-    index, correct, counted, offset = [], [], [], 0
-    for r in records:
-        idx = np.asarray(r["index"], np.int64)
-        index.append(idx + offset)
-        correct.append(np.asarray(r["correct"], np.int64).reshape(len(idx), -1))
-        counted.append(np.asarray(r["counted"], np.int64))
-        offset += int(idx.max()) + 1 if idx.size else 0
-    return {
-        "alphas": alphas[0],
-        "index": np.concatenate(index).tolist(),
-        "correct": np.concatenate(correct).tolist(),
-        "counted": np.concatenate(counted).tolist(),
-    }
+    starts = np.cumsum([0] + [int(a["index"].max()) + 1 if a["index"].size else 0 for a in arrays])
+    return per_image_to_json(
+        {
+            "alphas": alphas[0],
+            "index": np.concatenate([a["index"] + o for a, o in zip(arrays, starts, strict=False)]),
+            "correct": np.concatenate([a["correct"] for a in arrays]),
+            "counted": np.concatenate([a["counted"] for a in arrays]),
+        }
+    )
 
 
 def pooled_table(splits: Sequence[Path], resamples: int, confidence: float) -> dict[str, Any]:
