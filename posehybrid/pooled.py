@@ -58,11 +58,12 @@ def concatenate(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     alphas = [a["alphas"] for a in arrays]
     if any(a != alphas[0] for a in alphas):
         raise PoolError(f"the splits were scored at different thresholds: {alphas}")
-    starts = np.cumsum([0] + [int(a["index"].max()) + 1 if a["index"].size else 0 for a in arrays])
+    sizes = [int(a["index"].max()) + 1 if a["index"].size else 0 for a in arrays]
+    starts = np.cumsum([0, *sizes[:-1]])  # each split's first index
     return per_image_to_json(
         {
             "alphas": alphas[0],
-            "index": np.concatenate([a["index"] + o for a, o in zip(arrays, starts, strict=False)]),
+            "index": np.concatenate([a["index"] + o for a, o in zip(arrays, starts, strict=True)]),
             "correct": np.concatenate([a["correct"] for a in arrays]),
             "counted": np.concatenate([a["counted"] for a in arrays]),
         }
